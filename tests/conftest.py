@@ -1,0 +1,25 @@
+"""Test setup: 8 fake CPU devices (for jit-with-mesh and pmap tests) before JAX is imported."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+_flag = "--xla_force_host_platform_device_count=8"
+if _flag not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
+# TFDS must never try TensorFlow or the network in tests.
+os.environ.setdefault("TFDS_DATA_DIR", "/nonexistent-tfds-data-dir")
+os.environ.setdefault("NO_GCE_CHECK", "true")
+
+import pathlib
+
+import pytest
+
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+  """../shared (the project's read-only real data and weights); skip where a clone lacks it."""
+  if not SHARED.is_dir():
+    pytest.skip(f"{SHARED} is absent (it holds the real data and weights; present in the dev setup)")
+  return SHARED

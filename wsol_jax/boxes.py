@@ -1,0 +1,240 @@
+"""Boxes: formats, IoU and how a box follows its image under geometric transforms.
+
+Every function names the format it takes and returns:
+
+* ``xyxy``   -- (x0, y0, x1, y1), corners.
+* ``xywh``   -- (x0, y0, w, h), top-left corner and size (CUB's ``bounding_boxes.txt``).
+* ``cxcywh`` -- (cx, cy, w, h), centre and size.
+
+Coordinates are *absolute* pixels of a given image unless the name says ``normalized`` (fractions of
+width and height, in [0, 1]). Boxes are arrays ``[..., 4]``; every function works on NumPy arrays and,
+inside ``jax.jit``, on ``jax.Array``s (the array module is picked from the input).
+
+Two IoUs live here:
+
+* :func:`iou_xyxy` -- continuous IoU of real-valued boxes (areas ``(x1-x0)*(y1-y0)``), for losses and
+  pseudo-label bookkeeping.
+* :func:`metric_iou_xyxy` -- the IoU of the WSOL evaluation protocol (Choe et al., CVPR 2020,
+  clovaai/wsolevaluation): boxes are integer pixel indices, both corners inclusive, so width and
+  height get ``+1``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # jax is a dependency, but keep the pure-NumPy paths importable without it.
+  import jax
+  import jax.numpy as jnp
+except ImportError:  # pragma: no cover
+  jax = None
+  jnp = None
+
+
+def _xp(*arrays):
+  """The array module for ``arrays``: jax.numpy if any is a jax Array (or tracer), else NumPy."""
+  if jax is not None and any(isinstance(a, jax.Array) for a in arrays):
+    return jnp
+  return np
+
+
+def _split(boxes):
+  return boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
+
+
+# ----------------------------------------------------------------------------------------------
+# Format conversions.
+
+
+def xywh_to_xyxy(boxes_xywh):
+  """[..., 4] (x0, y0, w, h) -> [..., 4] (x0, y0, x1, y1)."""
+  xp = _xp(boxes_xywh)
+  x0, y0, w, h = _split(boxes_xywh)
+  return xp.stack([x0, y0, x0 + w, y0 + h], axis=-1)
+
+
+def xyxy_to_xywh(boxes_xyxy):
+  """[..., 4] (x0, y0, x1, y1) -> [..., 4] (x0, y0, w, h)."""
+  xp = _xp(boxes_xyxy)
+  x0, y0, x1, y1 = _split(boxes_xyxy)
+  return xp.stack([x0, y0, x1 - x0, y1 - y0], axis=-1)
+
+
+def cxcywh_to_xyxy(boxes_cxcywh):
+  """[..., 4] (cx, cy, w, h) -> [..., 4] (x0, y0, x1, y1)."""
+  xp = _xp(boxes_cxcywh)
+  cx, cy, w, h = _split(boxes_cxcywh)
+  return xp.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
+
+
+def xyxy_to_cxcywh(boxes_xyxy):
+  """[..., 4] (x0, y0, x1, y1) -> [..., 4] (cx, cy, w, h)."""
+  xp = _xp(boxes_xyxy)
+  x0, y0, x1, y1 = _split(boxes_xyxy)
+  return xp.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], axis=-1)
+
+
+def normalize_xyxy(boxes_xyxy, width, height):
+  """Absolute pixel xyxy of a ``width`` x ``height`` image -> normalised [0, 1] xyxy."""
+  xp = _xp(boxes_xyxy, width, height)
+  scale = xp.stack(xp.broadcast_arrays(
+      xp.asarray(width, dtype=boxes_xyxy.dtype), xp.asarray(height, dtype=boxes_xyxy.dtype),
+      xp.asarray(width, dtype=boxes_xyxy.dtype), xp.asarray(height, dtype=boxes_xyxy.dtype)), axis=-1)
+  return boxes_xyxy / scale
+
+
+def denormalize_xyxy(boxes_normalized_xyxy, width, height):
+  """Normalised [0, 1] xyxy -> absolute pixel xyxy of a ``width`` x ``height`` image."""
+  xp = _xp(boxes_normalized_xyxy, width, height)
+  dtype = boxes_normalized_xyxy.dtype
+  scale = xp.stack(xp.broadcast_arrays(
+      xp.asarray(width, dtype=dtype), xp.asarray(height, dtype=dtype),
+      xp.asarray(width, dtype=dtype), xp.asarray(height, dtype=dtype)), axis=-1)
+  return boxes_normalized_xyxy * scale
+
+
+# ----------------------------------------------------------------------------------------------
+# Validity, clipping.
+
+
+def area_xyxy(boxes_xyxy):
+  """[..., 4] -> [...] continuous area; 0 for degenerate boxes (x1 <= x0 or y1 <= y0)."""
+  xp = _xp(boxes_xyxy)
+  x0, y0, x1, y1 = _split(boxes_xyxy)
+  return xp.maximum(x1 - x0, 0) * xp.maximum(y1 - y0, 0)
+
+
+def is_degenerate_xyxy(boxes_xyxy, min_size=0.0):
+  """[..., 4] -> [...] bool: True where width or height is <= ``min_size`` (or any coord is NaN)."""
+  xp = _xp(boxes_xyxy)
+  x0, y0, x1, y1 = _split(boxes_xyxy)
+  ok = (x1 - x0 > min_size) & (y1 - y0 > min_size)
+  return ~ok
+
+
+def clip_xyxy(boxes_xyxy, width, height):
+  """Clip absolute xyxy boxes to the image ``[0, width] x [0, height]``."""
+  xp = _xp(boxes_xyxy)
+  x0, y0, x1, y1 = _split(boxes_xyxy)
+  return xp.stack([xp.clip(x0, 0, width), xp.clip(y0, 0, height),
+                   xp.clip(x1, 0, width), xp.clip(y1, 0, height)], axis=-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# IoU.
+
+
+def iou_xyxy(boxes_a_xyxy, boxes_b_xyxy):
+  """Continuous IoU of broadcastable [..., 4] xyxy boxes -> [...]; 0 where the union is empty."""
+  xp = _xp(boxes_a_xyxy, boxes_b_xyxy)
+  ax0, ay0, ax1, ay1 = _split(boxes_a_xyxy)
+  bx0, by0, bx1, by1 = _split(boxes_b_xyxy)
+  inter_w = xp.maximum(xp.minimum(ax1, bx1) - xp.maximum(ax0, bx0), 0)
+  inter_h = xp.maximum(xp.minimum(ay1, by1) - xp.maximum(ay0, by0), 0)
+  inter = inter_w * inter_h
+  union = area_xyxy(boxes_a_xyxy) + area_xyxy(boxes_b_xyxy) - inter
+  return xp.where(union > 0, inter / xp.where(union > 0, union, 1), 0)
+
+
+def pairwise_iou_xyxy(boxes_a_xyxy, boxes_b_xyxy):
+  """Many-to-many continuous IoU: [..., N, 4] x [..., M, 4] -> [..., N, M]."""
+  return iou_xyxy(boxes_a_xyxy[..., :, None, :], boxes_b_xyxy[..., None, :, :])
+
+
+def metric_iou_xyxy(boxes_a_xyxy, boxes_b_xyxy):
+  """IoU of the WSOL protocol for broadcastable [..., 4] integer-pixel xyxy boxes -> [...].
+
+  Both corners are inclusive pixel indices, so a box covers ``(x1 - x0 + 1) * (y1 - y0 + 1)`` pixels
+  (wsolevaluation's ``calculate_multiple_iou``). Inputs are used as given (cast them to integers with
+  :func:`to_metric_int_xyxy` first for the protocol's truncation).
+  """
+  xp = _xp(boxes_a_xyxy, boxes_b_xyxy)
+  ax0, ay0, ax1, ay1 = _split(boxes_a_xyxy)
+  bx0, by0, bx1, by1 = _split(boxes_b_xyxy)
+  inter_w = xp.maximum(xp.minimum(ax1, bx1) - xp.maximum(ax0, bx0) + 1, 0)
+  inter_h = xp.maximum(xp.minimum(ay1, by1) - xp.maximum(ay0, by0) + 1, 0)
+  inter = inter_w * inter_h
+  area_a = (ax1 - ax0 + 1) * (ay1 - ay0 + 1)
+  area_b = (bx1 - bx0 + 1) * (by1 - by0 + 1)
+  union = area_a + area_b - inter
+  return xp.where(union > 0, inter / xp.where(union > 0, union, 1), 0).astype(
+      xp.float32 if xp is jnp else np.float64)
+
+
+def pairwise_metric_iou_xyxy(boxes_a_xyxy, boxes_b_xyxy):
+  """Many-to-many protocol IoU: [..., N, 4] x [..., M, 4] -> [..., N, M]."""
+  return metric_iou_xyxy(boxes_a_xyxy[..., :, None, :], boxes_b_xyxy[..., None, :, :])
+
+
+def to_metric_int_xyxy(boxes_xyxy):
+  """Truncate float pixel boxes to integers the way the protocol does (Python ``int()``)."""
+  xp = _xp(boxes_xyxy)
+  return xp.trunc(boxes_xyxy).astype(xp.int32)
+
+
+def resize_xyxy_for_metric(boxes_xyxy, image_width, image_height, target_width=224,
+                           target_height=224):
+  """Rescale original-image GT boxes to the evaluation size as wsolevaluation does.
+
+  ``int(x * target_width / image_width)`` per coordinate (``resize_bbox``), returned as int32.
+  """
+  xp = _xp(boxes_xyxy)
+  sx = target_width / image_width
+  sy = target_height / image_height
+  x0, y0, x1, y1 = _split(boxes_xyxy)
+  return to_metric_int_xyxy(xp.stack([x0 * sx, y0 * sy, x1 * sx, y1 * sy], axis=-1))
+
+
+# ----------------------------------------------------------------------------------------------
+# Box transforms that follow an image transform. All take and return absolute xyxy.
+
+
+def resize_xyxy(boxes_xyxy, in_size_hw, out_size_hw):
+  """The image went from ``in_size_hw`` = (H, W) to ``out_size_hw`` by resizing (per-axis scale)."""
+  xp = _xp(boxes_xyxy)
+  sy = out_size_hw[0] / in_size_hw[0]
+  sx = out_size_hw[1] / in_size_hw[1]
+  x0, y0, x1, y1 = _split(boxes_xyxy)
+  return xp.stack([x0 * sx, y0 * sy, x1 * sx, y1 * sy], axis=-1)
+
+
+def scale_xyxy(boxes_xyxy, scale_x, scale_y):
+  """The image was scaled about its origin by ``scale_x`` and ``scale_y`` (may be per-example)."""
+  xp = _xp(boxes_xyxy, scale_x, scale_y)
+  x0, y0, x1, y1 = _split(boxes_xyxy)
+  return xp.stack([x0 * scale_x, y0 * scale_y, x1 * scale_x, y1 * scale_y], axis=-1)
+
+
+def translate_xyxy(boxes_xyxy, dx, dy):
+  """The image content moved by (dx, dy) pixels (e.g. padding on the left/top by dx/dy)."""
+  xp = _xp(boxes_xyxy, dx, dy)
+  x0, y0, x1, y1 = _split(boxes_xyxy)
+  return xp.stack([x0 + dx, y0 + dy, x1 + dx, y1 + dy], axis=-1)
+
+
+def crop_xyxy(boxes_xyxy, top, left, crop_height, crop_width):
+  """The image was cropped to rows [top, top+crop_height) and columns [left, left+crop_width).
+
+  Boxes move into the crop's frame and are clipped to it; a box that falls outside becomes
+  degenerate (check with :func:`is_degenerate_xyxy`).
+  """
+  return clip_xyxy(translate_xyxy(boxes_xyxy, -left, -top), crop_width, crop_height)
+
+
+def pad_xyxy(boxes_xyxy, top, left):
+  """The image was padded by ``top`` rows above and ``left`` columns to the left."""
+  return translate_xyxy(boxes_xyxy, left, top)
+
+
+def hflip_xyxy(boxes_xyxy, width):
+  """The image of ``width`` pixels was flipped left-right: x -> width - x."""
+  xp = _xp(boxes_xyxy)
+  x0, y0, x1, y1 = _split(boxes_xyxy)
+  return xp.stack([width - x1, y0, width - x0, y1], axis=-1)
+
+
+def vflip_xyxy(boxes_xyxy, height):
+  """The image of ``height`` pixels was flipped top-bottom: y -> height - y."""
+  xp = _xp(boxes_xyxy)
+  x0, y0, x1, y1 = _split(boxes_xyxy)
+  return xp.stack([x0, height - y1, x1, height - y0], axis=-1)
