@@ -174,15 +174,31 @@ def to_metric_int_xyxy(boxes_xyxy):
 
 def resize_xyxy_for_metric(boxes_xyxy, image_width, image_height, target_width=224,
                            target_height=224):
-  """Rescale original-image GT boxes to the evaluation size as wsolevaluation does.
+  """Rescale original-image GT boxes to the evaluation size as wsolevaluation does -> int32.
 
-  ``int(x * target_width / image_width)`` per coordinate (``resize_bbox``), returned as int32.
+  ``int(x * target_width / image_width)`` per coordinate (its ``resize_bbox``); multiply before
+  dividing, in float64 for NumPy input, so the truncation matches Python's to the pixel.
   """
   xp = _xp(boxes_xyxy)
-  sx = target_width / image_width
-  sy = target_height / image_height
+  if xp is np:
+    boxes_xyxy = np.asarray(boxes_xyxy, dtype=np.float64)
   x0, y0, x1, y1 = _split(boxes_xyxy)
-  return to_metric_int_xyxy(xp.stack([x0 * sx, y0 * sy, x1 * sx, y1 * sy], axis=-1))
+  return to_metric_int_xyxy(xp.stack([
+      x0 * target_width / image_width, y0 * target_height / image_height,
+      x1 * target_width / image_width, y1 * target_height / image_height], axis=-1))
+
+
+def to_metric_pred_xyxy(boxes_xyxy, width, height):
+  """Predicted pixel-edge boxes -> the protocol's integer boxes inside a ``width`` x ``height`` map.
+
+  Truncates, then clips every coordinate to ``[0, width - 1]`` / ``[0, height - 1]``. For a box
+  ``[x, y, x + w, y + h]`` around a pixel region this is wsolevaluation's ``x1 = min(x + w, W - 1)``;
+  regressed boxes are scored the same way.
+  """
+  xp = _xp(boxes_xyxy)
+  x0, y0, x1, y1 = _split(to_metric_int_xyxy(boxes_xyxy))
+  return xp.stack([xp.clip(x0, 0, width - 1), xp.clip(y0, 0, height - 1),
+                   xp.clip(x1, 0, width - 1), xp.clip(y1, 0, height - 1)], axis=-1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -190,12 +206,17 @@ def resize_xyxy_for_metric(boxes_xyxy, image_width, image_height, target_width=2
 
 
 def resize_xyxy(boxes_xyxy, in_size_hw, out_size_hw):
-  """The image went from ``in_size_hw`` = (H, W) to ``out_size_hw`` by resizing (per-axis scale)."""
+  """The image went from ``in_size_hw`` = (H, W) to ``out_size_hw`` by resizing (per-axis scale).
+
+  Computes ``x * out_w / in_w`` (multiply first): truncating the result with
+  :func:`to_metric_int_xyxy` then equals wsolevaluation's ``int(x * 224 / W)`` exactly, also in
+  float32 (``x * (224 / W)`` would be off by one pixel at some integer results, e.g. x = W = 107).
+  """
   xp = _xp(boxes_xyxy)
-  sy = out_size_hw[0] / in_size_hw[0]
-  sx = out_size_hw[1] / in_size_hw[1]
+  (in_h, in_w), (out_h, out_w) = in_size_hw, out_size_hw
   x0, y0, x1, y1 = _split(boxes_xyxy)
-  return xp.stack([x0 * sx, y0 * sy, x1 * sx, y1 * sy], axis=-1)
+  return xp.stack([x0 * out_w / in_w, y0 * out_h / in_h, x1 * out_w / in_w, y1 * out_h / in_h],
+                  axis=-1)
 
 
 def scale_xyxy(boxes_xyxy, scale_x, scale_y):

@@ -1,0 +1,302 @@
+"""Class activation maps (CAM) and score map -> box.
+
+Read top-down as the pipeline runs:
+
+1. :func:`class_activation_maps` / :func:`cams_for_classes` / :func:`topk_average_cam` -- CAMs from a
+   feature map ``[B, h, w, D]`` and a linear classifier ``[D, C]`` (Zhou et al., CVPR 2016; top-K
+   averaged CAM of SLT-Net, Eq. 9).
+2. :func:`minmax_normalize` -- per map to [0, 1]; a constant (or NaN) map becomes zeros.
+3. Upsampling to the evaluation size: :func:`upsample_scoremaps_reference` (OpenCV bicubic on the
+   host, float64, then min-max: bit-for-bit wsolevaluation's ``inference.py``) or
+   :func:`upsample_scoremaps` (``jax.image.resize`` bicubic, on device; see its docstring for how
+   the two differ).
+4. Threshold -> box, two paths:
+
+   * ``reference`` (host, OpenCV): :func:`boxes_from_scoremap_reference` follows wsolevaluation's
+     ``compute_bboxes_from_scoremaps`` exactly: the uint8 map ``(scoremap * 255).astype(uint8)``,
+     foreground ``> int(t * max)``, contours (``RETR_TREE``), the largest by ``cv2.contourArea`` or
+     every contour, ``x1 = min(x + w, W - 1)``, no contour -> ``[0, 0, 0, 0]``.
+   * ``fast`` (jnp, jit-able, batched): :func:`connected_components` (8-connected labelling by
+     min-label propagation with pointer jumping in a ``lax.while_loop``),
+     :func:`largest_component_box_xyxy` (largest by pixel count) and
+     :func:`component_boxes_xyxy`. The whole-dataset evaluator's fast backend
+     (:mod:`wsol_jax.scoremap_levels`) follows the same semantics on the host.
+
+   Where the two paths differ is written down in docs/ALGORITHMS.md ("Evaluation protocol").
+"""
+
+from __future__ import annotations
+
+import cv2
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# OpenCV 3 returned (image, contours, hierarchy); 2.x and >= 4 return (contours, hierarchy).
+_CONTOURS_INDEX = 1 if cv2.__version__.split(".")[0] == "3" else 0
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. CAMs.
+
+
+def class_activation_maps(features, weights, bias=None):
+  """CAMs of every class: features [B, h, w, D] x weights [D, C] (+ bias [C]) -> [B, h, w, C].
+
+  ``CAM_c = sum_d w_dc * f_d (+ b_c)``. wsolevaluation averages over ``d`` instead of summing (a
+  factor 1/D) and drops the bias: both vanish under min-max normalisation.
+  """
+  cams = jnp.einsum("bhwd,dc->bhwc", features, weights)
+  return cams if bias is None else cams + bias
+
+
+def cams_for_classes(features, weights, classes, bias=None):
+  """CAMs of chosen classes: classes [B] -> [B, h, w]; classes [B, K] -> [B, K, h, w]."""
+  classes = jnp.asarray(classes)
+  squeeze = classes.ndim == 1
+  classes = classes[:, None] if squeeze else classes
+  cams = jnp.einsum("bhwd,dbk->bkhw", features, weights[:, classes])
+  if bias is not None:
+    cams = cams + bias[classes][:, :, None, None]
+  return cams[:, 0] if squeeze else cams
+
+
+def topk_average_cam(features, weights, logits, k: int, bias=None):
+  """Top-K averaged CAM (SLT-Net Eq. 9): mean of the CAMs of the K highest logits -> [B, h, w].
+
+  A CAM is linear in the weights, so this is one CAM with the mean of the K weight columns.
+  """
+  _, top_classes = jax.lax.top_k(logits, k)  # [B, K]
+  mean_weights = jnp.mean(weights[:, top_classes], axis=-1)  # [D, B]
+  cams = jnp.einsum("bhwd,db->bhw", features, mean_weights)
+  if bias is not None:
+    cams = cams + jnp.mean(bias[top_classes], axis=-1)[:, None, None]
+  return cams
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. Normalisation.
+
+
+def minmax_normalize(maps):
+  """Per map over the last two axes to [0, 1]: ``(m - min) / (max - min)``; NumPy or jnp.
+
+  A constant map, or one holding a NaN, becomes zeros (wsolevaluation's ``normalize_scoremap``).
+  """
+  if isinstance(maps, jax.Array):
+    lo = jnp.min(maps, axis=(-2, -1), keepdims=True)
+    hi = jnp.max(maps, axis=(-2, -1), keepdims=True)
+    ok = (hi > lo) & ~jnp.isnan(hi) & ~jnp.isnan(lo)
+    return jnp.where(ok, (maps - lo) / jnp.where(ok, hi - lo, 1), 0).astype(maps.dtype)
+  maps = np.asarray(maps)
+  lo = maps.min(axis=(-2, -1), keepdims=True)
+  hi = maps.max(axis=(-2, -1), keepdims=True)
+  ok = (hi > lo) & ~np.isnan(hi) & ~np.isnan(lo)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    # Same operation order as wsolevaluation (subtract min, then divide by the new max).
+    shifted = maps - lo
+    return np.where(ok, shifted / np.where(ok, hi - lo, 1), 0).astype(maps.dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. Upsampling to the evaluation size.
+
+
+def upsample_scoremaps_reference(cams, size_hw=(224, 224)) -> np.ndarray:
+  """Host path, exactly wsolevaluation: raw CAMs [..., h, w] -> float64 score maps [..., H, W].
+
+  Each raw CAM is cast to float64, resized with ``cv2.resize(..., INTER_CUBIC)`` (Keys cubic,
+  a = -0.75, half-pixel centres, replicated border) and *then* min-max normalised.
+  """
+  cams = np.asarray(cams, dtype=np.float64)
+  lead = cams.shape[:-2]
+  flat = cams.reshape((-1,) + cams.shape[-2:])
+  out = np.empty((flat.shape[0],) + tuple(size_hw), np.float64)
+  for i, cam in enumerate(flat):
+    out[i] = cv2.resize(cam, (size_hw[1], size_hw[0]), interpolation=cv2.INTER_CUBIC)
+  return minmax_normalize(out).reshape(lead + tuple(size_hw))
+
+
+def upsample_scoremaps(cams, size_hw=(224, 224)):
+  """Device path: raw CAMs [..., h, w] -> score maps [..., H, W] in [0, 1], jit-able.
+
+  ``jax.image.resize(method="bicubic")`` then min-max normalisation. Differs from the reference
+  path by a few 1e-2 at most: JAX uses the Keys kernel with a = -0.5 (OpenCV -0.75) and renormalises
+  the kernel weights at the border instead of replicating the edge pixel, in float32. Use it for
+  pseudo-boxes inside a train step; score with :func:`upsample_scoremaps_reference`.
+  """
+  cams = jnp.asarray(cams, jnp.float32)
+  out = jax.image.resize(cams, cams.shape[:-2] + tuple(size_hw), method="bicubic")
+  return minmax_normalize(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# 4a. Threshold -> box, reference path (host, OpenCV), exactly wsolevaluation.
+
+
+def scoremap_to_uint8(scoremaps) -> np.ndarray:
+  """[..., H, W] score maps in [0, 1] -> uint8 ``(scoremap * 255).astype(uint8)`` (in float64)."""
+  return (np.asarray(scoremaps, dtype=np.float64) * 255).astype(np.uint8)
+
+
+def threshold_levels(max_uint8, thresholds) -> np.ndarray:
+  """The integer levels ``int(t * max)`` that the protocol binarises at (foreground ``> level``)."""
+  return (np.asarray(thresholds, dtype=np.float64) * float(max_uint8)).astype(np.int64)
+
+
+def contour_boxes_at_level(scoremap_uint8: np.ndarray, level: int):
+  """Boxes of the contours of ``scoremap_uint8 > level`` (OpenCV ``RETR_TREE`` order).
+
+  Returns ``(boxes [n, 4] int64 protocol xyxy, index of the largest contour by cv2.contourArea)``;
+  with no contour, ``([[0, 0, 0, 0]], 0)``. ``x1 = min(x + w, W - 1)``, ``y1 = min(y + h, H - 1)``.
+  Hole borders are contours too (``RETR_TREE``), so they give boxes as well.
+  """
+  height, width = scoremap_uint8.shape
+  _, binary = cv2.threshold(scoremap_uint8, level, 255, cv2.THRESH_BINARY)
+  contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[_CONTOURS_INDEX]
+  if not contours:
+    return np.zeros((1, 4), np.int64), 0
+  rects = np.array([cv2.boundingRect(c) for c in contours], np.int64).reshape(-1, 4)
+  boxes = np.stack([rects[:, 0], rects[:, 1],
+                    np.minimum(rects[:, 0] + rects[:, 2], width - 1),
+                    np.minimum(rects[:, 1] + rects[:, 3], height - 1)], axis=1)
+  if len(contours) == 1:
+    return boxes, 0
+  areas = [cv2.contourArea(c) for c in contours]
+  return boxes, int(np.argmax(areas))  # argmax: the first of equal areas, as Python's max()
+
+
+def boxes_from_scoremap_reference(scoremap, thresholds, multi_contour: bool = False):
+  """wsolevaluation's ``compute_bboxes_from_scoremaps`` for one [H, W] map in [0, 1].
+
+  Returns a list, one entry per threshold, of int64 protocol boxes ``[n, 4]``: the largest contour
+  only (``n = 1``, MaxBoxAcc) or every contour (MaxBoxAccV2). Thresholds that quantise to the same
+  level are computed once.
+  """
+  q = scoremap_to_uint8(scoremap)
+  levels = threshold_levels(q.max(), thresholds)
+  cache = {}
+  out = []
+  for level in levels.tolist():
+    if level not in cache:
+      cache[level] = contour_boxes_at_level(q, level)
+    boxes, largest = cache[level]
+    out.append(boxes if multi_contour else boxes[largest:largest + 1])
+  return out
+
+
+# ----------------------------------------------------------------------------------------------
+# 4b. Threshold -> box, fast path (jnp, jit-able, batched).
+
+
+def binarize(maps, threshold, quantize: bool = False):
+  """Foreground masks of maps [B, H, W] at ``threshold`` (scalar or [B]) -> bool [B, H, W].
+
+  ``quantize=False``: ``maps > threshold`` (maps are expected min-max normalised).
+  ``quantize=True``: the protocol's binarisation, ``q > floor(t * max(q))`` with
+  ``q = floor(255 * maps)`` (float32 here, float64 in the reference; equal unless ``255 * map``
+  lies within float32 rounding of an integer).
+  """
+  maps = jnp.asarray(maps, jnp.float32)
+  t = jnp.asarray(threshold, jnp.float32).reshape((-1, 1, 1))
+  if not quantize:
+    return maps > t
+  q = jnp.floor(maps * 255.0)
+  level = jnp.floor(t * jnp.max(q, axis=(-2, -1), keepdims=True))
+  return q > level
+
+
+def connected_components(mask):
+  """8-connected components of bool masks [B, H, W] -> int32 labels [B, H, W].
+
+  A component's label is the smallest raster index (``y * W + x``) of its pixels; background is
+  ``H * W``. Labels propagate as the 3x3 minimum, with two pointer-jumping steps per round
+  (``label <- label[label]``), until nothing changes (``lax.while_loop``).
+  """
+  mask = jnp.asarray(mask, bool)
+  batch, height, width = mask.shape
+  n = height * width
+  background = jnp.int32(n)
+  raster = jnp.arange(n, dtype=jnp.int32).reshape(1, height, width)
+  labels = jnp.where(mask, raster, background)
+
+  def jump(lab):
+    flat = lab.reshape(batch, n)
+    hopped = jnp.take_along_axis(flat, jnp.minimum(flat, n - 1), axis=1).reshape(lab.shape)
+    return jnp.where(mask, hopped, background)
+
+  def step(lab):
+    lab = jax.lax.reduce_window(lab, background, jax.lax.min, (1, 3, 3), (1, 1, 1), "SAME")
+    lab = jnp.where(mask, lab, background)
+    return jump(jump(lab))
+
+  def cond(carry):
+    return carry[1]
+
+  def body(carry):
+    lab, _ = carry
+    new = step(lab)
+    return new, jnp.any(new != lab)
+
+  labels, _ = jax.lax.while_loop(cond, body, (labels, jnp.bool_(True)))
+  return labels
+
+
+def _label_counts(labels, n):
+  """Pixel count per label [B, n] (background dropped)."""
+  return jax.vmap(lambda lab: jnp.bincount(lab.reshape(-1), length=n + 1)[:n])(labels)
+
+
+def component_boxes_xyxy(maps, threshold, max_components: int = 8, quantize: bool = False):
+  """Boxes of the ``max_components`` largest 8-connected components (by pixel count).
+
+  maps [B, H, W] float, threshold scalar or [B] (see :func:`binarize`) ->
+  ``(boxes [B, K, 4] float32 pixel-edge xyxy, pixel_counts [B, K] int32)``, largest first (ties:
+  the component whose first pixel in raster order comes first); missing components have count 0
+  and box ``[0, 0, 0, 0]``. Pixel-edge: a component spanning columns ``a..b`` gives
+  ``x0 = a, x1 = b + 1`` (:func:`wsol_jax.boxes.to_metric_pred_xyxy` makes protocol boxes).
+  """
+  mask = binarize(maps, threshold, quantize)
+  batch, height, width = mask.shape
+  n = height * width
+  labels = connected_components(mask)
+  counts = _label_counts(labels, n)
+  k = min(max_components, n)
+  top_counts, top_labels = jax.lax.top_k(counts, k)  # ties -> lower label first
+  flat = labels.reshape(batch, 1, n)
+  member = flat == top_labels[:, :, None]  # [B, K, n]
+  xs = jnp.tile(jnp.arange(width, dtype=jnp.int32), height)
+  ys = jnp.repeat(jnp.arange(height, dtype=jnp.int32), width)
+  x0 = jnp.min(jnp.where(member, xs, width), axis=-1)
+  y0 = jnp.min(jnp.where(member, ys, height), axis=-1)
+  x1 = jnp.max(jnp.where(member, xs, -1), axis=-1) + 1
+  y1 = jnp.max(jnp.where(member, ys, -1), axis=-1) + 1
+  boxes = jnp.stack([x0, y0, x1, y1], axis=-1).astype(jnp.float32)
+  found = top_counts > 0
+  return jnp.where(found[..., None], boxes, 0.0), jnp.where(found, top_counts, 0).astype(jnp.int32)
+
+
+def largest_component_box_xyxy(maps, threshold, quantize: bool = False):
+  """Box of the largest 8-connected component of ``maps > threshold`` -> [B, 4] float32.
+
+  maps [B, H, W] float (min-max normalised), threshold scalar or [B]. Pixel-edge xyxy in the map's
+  pixels (columns ``a..b`` -> ``x0 = a, x1 = b + 1``); ``[0, 0, 0, 0]`` where nothing passes the
+  threshold. Largest = most pixels; ties go to the component met first in raster order. jit-able:
+  this is what a train step calls to turn a (top-K) CAM into a pseudo-box.
+  """
+  mask = binarize(maps, threshold, quantize)
+  batch, height, width = mask.shape
+  n = height * width
+  labels = connected_components(mask)
+  counts = _label_counts(labels, n)
+  best = jnp.argmax(counts, axis=1)  # first maximum = smallest label
+  found = jnp.take_along_axis(counts, best[:, None], axis=1)[:, 0] > 0
+  member = labels == best[:, None, None]
+  xs = jnp.arange(width, dtype=jnp.int32)[None, None, :]
+  ys = jnp.arange(height, dtype=jnp.int32)[None, :, None]
+  x0 = jnp.min(jnp.where(member, xs, width), axis=(1, 2))
+  y0 = jnp.min(jnp.where(member, ys, height), axis=(1, 2))
+  x1 = jnp.max(jnp.where(member, xs, -1), axis=(1, 2)) + 1
+  y1 = jnp.max(jnp.where(member, ys, -1), axis=(1, 2)) + 1
+  boxes = jnp.stack([x0, y0, x1, y1], axis=-1).astype(jnp.float32)
+  return jnp.where(found[:, None], boxes, 0.0)

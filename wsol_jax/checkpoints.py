@@ -1,0 +1,116 @@
+"""Orbax checkpoints of a run: the train state, the grain iterator state and a JSON record.
+
+``<workdir>/checkpoints/<step>/`` holds three items:
+
+* ``state``     -- the :class:`~wsol_jax.train_state.TrainState` (``StandardSave``);
+* ``data_iter`` -- the train iterator's position, one JSON file per process (grain's orbax handler,
+  so each host resumes its own shard);
+* ``meta``      -- JSON: the config fingerprint, the full config, the stage name and where it began.
+
+Orbax writes each step into a temporary directory and renames it when complete, so a save killed
+half-way leaves no step directory that :meth:`Checkpoints.latest_step` would return; leftovers are
+removed when a run next opens the directory for writing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any, Mapping
+
+import grain
+import ml_collections
+import orbax.checkpoint as ocp
+
+from wsol_jax import config_defaults
+
+STATE, DATA_ITER, META = "state", "data_iter", "meta"
+
+
+def config_fingerprint(config: ml_collections.ConfigDict) -> str:
+  """A short hash of what defines a run's model and data (see ``config_defaults.FINGERPRINT_*``)."""
+  full = json.loads(config.to_json_best_effort())
+  picked = {}
+  method_section = full.get("method")
+  for field in config_defaults.FINGERPRINT_FIELDS + (method_section,):
+    node = full
+    for part in field.split("."):
+      node = node.get(part) if isinstance(node, dict) else None
+    picked[field] = _drop_keys(node, config_defaults.FINGERPRINT_IGNORED_KEYS)
+  blob = json.dumps(picked, sort_keys=True, default=str)
+  return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _drop_keys(node, ignored):
+  if isinstance(node, dict):
+    return {k: _drop_keys(v, ignored) for k, v in node.items() if k not in ignored}
+  return node
+
+
+def config_json(config: ml_collections.ConfigDict) -> dict:
+  return json.loads(config.to_json_best_effort())
+
+
+class Checkpoints:
+  """An orbax ``CheckpointManager`` over ``directory`` with the three items above.
+
+  read_only: open an existing directory without creating or cleaning anything (evaluation).
+  """
+
+  def __init__(self, directory: str, *, keep: int = 3, read_only: bool = False):
+    self.directory = os.path.abspath(directory)
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=not read_only, read_only=read_only,
+        cleanup_tmp_directories=not read_only, enable_async_checkpointing=not read_only)
+    handlers = {STATE: ocp.StandardCheckpointHandler(), META: ocp.JsonCheckpointHandler(),
+                DATA_ITER: grain.checkpoint.CheckpointHandler()}
+    self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self.manager.all_steps())
+
+  def read_meta(self, step: int) -> dict:
+    return self.manager.restore(step, args=ocp.args.Composite(**{META: ocp.args.JsonRestore()}))[META]
+
+  def check_compatible(self, fingerprint: str) -> dict | None:
+    """The latest checkpoint's meta, after checking it was written by a run of the same config."""
+    step = self.latest_step()
+    if step is None:
+      return None
+    meta = self.read_meta(step)
+    if meta.get("fingerprint") != fingerprint:
+      raise ValueError(
+          f"{self.directory} holds checkpoints of another config (fingerprint "
+          f"{meta.get('fingerprint')} != {fingerprint}; method={meta.get('config', {}).get('method')!r}"
+          f"); use a new --workdir (nothing was changed)")
+    return meta
+
+  def save(self, step: int, state: Any, meta: Mapping[str, Any], data_iter=None) -> None:
+    """Starts saving (asynchronously for the arrays); the state must already be checked finite."""
+    items = {STATE: ocp.args.StandardSave(state), META: ocp.args.JsonSave(dict(meta))}
+    if data_iter is not None:
+      items[DATA_ITER] = grain.checkpoint.CheckpointSave(data_iter)
+    self.manager.save(step, args=ocp.args.Composite(**items), force=True)
+
+  def restore(self, step: int, abstract_state: Any, data_iter=None) -> tuple[Any, dict]:
+    """Restores ``state`` into the structure/shardings of ``abstract_state`` (and the iterator in
+    place when given and saved); returns ``(state, meta)``."""
+    items = {STATE: ocp.args.StandardRestore(abstract_state), META: ocp.args.JsonRestore()}
+    if data_iter is not None and self._has_item(step, DATA_ITER):
+      items[DATA_ITER] = grain.checkpoint.CheckpointRestore(data_iter)
+    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    return restored[STATE], restored[META]
+
+  def _has_item(self, step: int, name: str) -> bool:
+    return os.path.isdir(os.path.join(self.directory, str(step), name))
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()

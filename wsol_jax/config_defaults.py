@@ -1,0 +1,86 @@
+"""The base configuration every ``configs/*.py`` starts from.
+
+``get_base_config()`` returns an ``ml_collections.ConfigDict`` with every field the shared loop reads.
+Config files import it, change fields and add their method's section (``config.slt``,
+``config.lchp``); ``main.py`` loads them with ``lock_config=True``, so a misspelled override fails.
+
+Durations: a field ``<name>_epochs`` (float) may have a twin ``<name>_steps`` (int); the twin wins
+when it is > 0. :func:`wsol_jax.train_state.duration_steps` is the one place that converts them.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def _data_config() -> ml_collections.ConfigDict:
+  """The data section: owned by the data pipeline (``wsol_jax.data.pipeline``)."""
+  from wsol_jax.data import pipeline  # pylint: disable=import-outside-toplevel
+  return pipeline.default_data_config()
+
+
+def get_base_config() -> ml_collections.ConfigDict:
+  """Every field the loop and the CAM method read, with the CAM-on-synthetic defaults."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.method = "cam"  # a name registered in wsol_jax.methods ('cam', 'slt', 'lchp')
+  config.parallelism = "jit"  # 'jit' (data-parallel Mesh, 1..N devices, multi-host) or 'pmap'
+
+  config.data = _data_config()
+
+  config.model = ml_collections.ConfigDict()
+  config.model.backbone = "small_vgg"  # a name in wsol_jax.models.registry
+  config.model.backbone_kwargs = ml_collections.ConfigDict()  # forwarded to the backbone
+  config.model.head_channels = 1024  # CAM head: conv 3x3 to this many channels + ReLU; 0 = none
+  config.model.num_classes = config_dict.placeholder(int)  # None: from the dataset
+  config.model.dtype = "float32"  # compute dtype: 'float32' or 'bfloat16' (params stay float32)
+  config.model.pretrained = ""  # path of backbone weights ('' = random init)
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 32  # global: over all devices and hosts
+  config.train.num_epochs = 10.0
+  config.train.num_steps = -1  # > 0 overrides num_epochs
+  config.train.optimizer = "sgd"  # 'sgd' | 'adam'
+  config.train.lr = 0.01  # base lr (backbone); groups scale it by lr_mults
+  config.train.lr_mults = ml_collections.ConfigDict({"backbone": 1.0, "head": 10.0})
+  config.train.momentum = 0.9
+  config.train.nesterov = False
+  config.train.weight_decay = 5e-4
+  # 'l2': wd * param added to the gradient before momentum (PyTorch SGD, what the papers used);
+  # 'decoupled': param -= lr * wd * param after the update (AdamW / SGDW).
+  config.train.weight_decay_mode = "l2"
+  # 'constant' | 'step' (x decay_factor at each of decay_boundaries_epochs) | 'exponential'
+  # (x decay_factor every decay_every_epochs, staircase) | 'cosine' (to 0 at the end of the stage).
+  config.train.schedule = "constant"
+  config.train.decay_factor = 0.1
+  config.train.decay_boundaries_epochs = (1e9,)
+  config.train.decay_every_epochs = 1.0
+  config.train.warmup_epochs = 0.0
+  config.train.warmup_steps = -1
+  config.train.grad_clip_norm = 0.0  # 0 = no clipping
+  config.train.log_every_steps = 50
+  config.train.eval_every_epochs = 0.0  # 0 = only at the end
+  config.train.eval_every_steps = -1
+  config.train.checkpoint_every_epochs = 1.0
+  config.train.checkpoint_every_steps = -1
+  config.train.keep_checkpoints = 3
+  config.train.progress_bar = True
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.batch_size = 64  # global
+  config.eval.split = "test"
+  config.eval.cam_curve_interval = 0.01  # MaxBoxAcc threshold grid: np.arange(0, 1, interval)
+  config.eval.iou_thresholds = (30, 50, 70)  # MaxBoxAccV2 (percent)
+  config.eval.backend = "reference"  # threshold -> box: 'reference' (OpenCV, exact) or 'fast'
+  config.eval.cam_threshold = 0.2  # CAM threshold for Top-1/5 LOC and GT-known
+  config.eval.max_batches = -1  # > 0: evaluate only this many batches (smoke tests)
+  return config
+
+
+# Fields that decide what a checkpoint holds and means; a workdir holding checkpoints whose
+# fingerprint over these differs is refused (eval frequency, lr, logging may change on resume).
+FINGERPRINT_FIELDS = ("seed", "method", "data", "model", "train.batch_size", "train.optimizer")
+# Inside those, paths and throughput knobs may change (moving a dataset does not change the run).
+FINGERPRINT_IGNORED_KEYS = ("data_dir", "manual_dir", "num_workers", "worker_count",
+                            "worker_buffer_size", "prefetch", "read_threads", "pretrained")

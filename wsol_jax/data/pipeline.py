@@ -1,0 +1,236 @@
+"""grain input pipelines over ``tfds.data_source``: what the training loop calls.
+
+Entry points (``data_cfg`` is ``config.data``, see :func:`default_data_config`)::
+
+  default_data_config() -> ml_collections.ConfigDict
+  ensure_prepared(data_cfg) -> tfds builder            # builds synthetic_wsol when missing
+  num_classes(data_cfg) -> int
+  num_examples(data_cfg, split=None) -> int            # split None: data_cfg.train_split
+  eval_split(data_cfg) -> str                          # data_cfg.eval_split or the dataset's
+  make_train_loader(data_cfg, batch_size, seed, shard_index=None, shard_count=None,
+                    num_epochs=None, worker_count=None) -> grain.IterDataset
+  make_eval_loader(data_cfg, batch_size, split=None, shard_index=None, shard_count=None,
+                   eval_mode=None, worker_count=None) -> EvalLoader
+
+Batches are dicts of NumPy arrays, per process (``batch_size`` is this process's batch); the row
+format is documented in :mod:`wsol_jax.data.transforms` (``image`` uint8 [B, S, S, 3], ``label``
+int32 [B], ``bboxes`` float32 [B, max_boxes, 4] abs xyxy of the output image, ``bboxes_valid``
+bool [B, max_boxes], ``valid`` bool [B], ``image_id`` bytes [B], optional ``mask`` uint8 [B, S, S]).
+
+Train: this process's contiguous shard of the split (``shard_index`` / ``shard_count`` default to
+``jax.process_index()`` / ``jax.process_count()``), reshuffled every epoch, augmented with a
+per-example generator derived from (seed, shard, position), batched with ``drop_remainder``;
+``num_epochs=None`` repeats forever (batches then run across epoch boundaries). The batches depend
+only on the seed and the shard, not on ``worker_count``: workers transform single examples and the
+main process batches them in order. ``it = iter(loader)``; ``it.get_state()`` is a JSON-able dict
+(``json.dumps`` it, or save ``grain.python.PyGrainCheckpointSave(it)`` in an orbax checkpoint) and
+``it.set_state(state)`` on a fresh iterator of the same loader resumes with the same next batch
+(restore with the same ``worker_count``).
+
+Eval: deterministic and complete. Every process gets the same number of batches; its shard is
+padded at the end with ``valid=False`` rows (zeros) up to a whole number of batches, so a
+multi-host evaluation never drops or repeats an example and never hangs on uneven shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Iterator
+
+import grain.python as grain
+import ml_collections
+import numpy as np
+
+from wsol_jax.data import registry
+from wsol_jax.data import synthetic_wsol
+from wsol_jax.data import transforms
+
+ensure_prepared = registry.ensure_prepared
+
+
+def default_data_config() -> ml_collections.ConfigDict:
+  """The ``config.data`` section (defaults: the offline synthetic_wsol demo at 64 px)."""
+  c = ml_collections.ConfigDict()
+  c.name = "synthetic_wsol"  # synthetic_wsol | cub | tiny_imagenet | imagenet_loc
+  c.data_dir = ""  # '' -> $TFDS_DATA_DIR or ~/tensorflow_datasets
+  c.manual_dir = ""  # If set, a missing real dataset is built from it on first use.
+  c.builder_config = ""  # '' -> the builder's default (cub: 'with_masks' adds masks).
+  c.skip_bad_examples = False  # Build: count + skip undecodable images / bad boxes, or fail.
+  c.synthetic = ml_collections.ConfigDict(synthetic_wsol.DEFAULT_CONFIG.recipe())
+  c.train_split = "train"
+  c.eval_split = ""  # '' -> the dataset's evaluation split (test, or validation).
+  c.image_size = 64  # Model input, square (224 for VGG / ResNet, 299 for Inception).
+  c.resize_size = 72  # Square resize before random_crop / center_crop / ten_crop (256 / 320).
+  c.train_augment = "random_crop"  # random_crop | random_resized_crop | resize_only
+  c.hflip = True
+  c.rrc_scale = (0.08, 1.0)  # random_resized_crop: area fraction range.
+  c.rrc_ratio = (3 / 4, 4 / 3)  # random_resized_crop: aspect (w / h) range.
+  c.eval_mode = "resize"  # resize | center_crop | ten_crop (ten_crop: image [B, 10, S, S, 3]).
+  c.max_boxes = 8  # Boxes per example in a batch; more raises (ImageNet may need more).
+  c.with_mask = False  # Add 'mask' (uint8 [B, S, S]); the dataset must have masks.
+  c.worker_count = 0  # grain worker processes (0: transform in this process).
+  c.worker_buffer_size = 8  # Examples each worker prepares ahead.
+  c.read_threads = 4  # Threads reading + decoding records, per process.
+  c.prefetch_examples = 64  # Examples read ahead, per process.
+  return c
+
+
+def transform_spec(data_cfg, eval_mode: str | None = None) -> transforms.TransformSpec:
+  return transforms.TransformSpec(
+      image_size=int(data_cfg.image_size), resize_size=int(data_cfg.resize_size),
+      max_boxes=int(data_cfg.max_boxes), with_mask=bool(data_cfg.with_mask),
+      train_augment=data_cfg.train_augment, hflip=bool(data_cfg.hflip),
+      rrc_scale=tuple(data_cfg.rrc_scale), rrc_ratio=tuple(data_cfg.rrc_ratio),
+      eval_mode=eval_mode or data_cfg.eval_mode)
+
+
+def eval_split(data_cfg) -> str:
+  """``data_cfg.eval_split``, or the dataset's evaluation split when it is ''."""
+  return data_cfg.eval_split or registry.builder_class(data_cfg.name).EVAL_SPLIT
+
+
+def num_classes(data_cfg) -> int:
+  return int(ensure_prepared(data_cfg).info.features["label"].num_classes)
+
+
+def num_examples(data_cfg, split: str | None = None) -> int:
+  builder = ensure_prepared(data_cfg)
+  split = split or data_cfg.train_split
+  if split not in builder.info.splits:
+    raise ValueError(f"{data_cfg.name} has no split {split!r}; it has {list(builder.info.splits)}")
+  return int(builder.info.splits[split].num_examples)
+
+
+def _data_source(data_cfg, split: str):
+  builder = ensure_prepared(data_cfg)
+  if split not in builder.info.splits:
+    raise ValueError(f"{data_cfg.name} has no split {split!r}; it has {list(builder.info.splits)}")
+  if data_cfg.with_mask and "mask" not in builder.info.features:
+    raise ValueError(f"data.with_mask=True but {data_cfg.name}/{builder.builder_config.name} has "
+                     "no masks (cub: set data.builder_config='with_masks')")
+  return builder.as_data_source(split)
+
+
+def _shard(shard_index: int | None, shard_count: int | None) -> tuple[int, int]:
+  if shard_index is None or shard_count is None:
+    import jax  # pylint: disable=g-import-not-at-top
+    shard_index = jax.process_index() if shard_index is None else shard_index
+    shard_count = jax.process_count() if shard_count is None else shard_count
+  if not 0 <= shard_index < shard_count:
+    raise ValueError(f"shard_index={shard_index} not in [0, shard_count={shard_count})")
+  return shard_index, shard_count
+
+
+def shard_bounds(num_records: int, shard_index: int, shard_count: int) -> tuple[int, int]:
+  """[start, end) of a contiguous shard; shard sizes differ by at most one."""
+  return (num_records * shard_index // shard_count,
+          num_records * (shard_index + 1) // shard_count)
+
+
+def _seed(*parts: int) -> int:
+  """A 32-bit seed mixed from integer parts (grain shuffle seeds must be < 2**32)."""
+  return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+def _ensure_absl_flags_parsed() -> None:
+  """grain worker processes read absl flags; outside ``absl.app.run`` take their defaults."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+
+
+def _finish(ds: grain.MapDataset, data_cfg, batch_size: int, worker_count: int | None,
+            drop_remainder: bool) -> grain.IterDataset:
+  """Read (threads) -> transform (workers) -> batch (this process, in order)."""
+  workers = int(data_cfg.worker_count if worker_count is None else worker_count)
+  it = ds.to_iter_dataset(grain.ReadOptions(
+      num_threads=int(data_cfg.read_threads),
+      prefetch_buffer_size=int(data_cfg.prefetch_examples)))
+  if workers > 0:
+    _ensure_absl_flags_parsed()
+    it = it.mp_prefetch(grain.MultiprocessingOptions(
+        num_workers=workers, per_worker_buffer_size=int(data_cfg.worker_buffer_size)))
+  return it.batch(batch_size, drop_remainder=drop_remainder)
+
+
+def make_train_loader(data_cfg, batch_size: int, seed: int, shard_index: int | None = None,
+                      shard_count: int | None = None, num_epochs: int | None = None,
+                      worker_count: int | None = None) -> grain.IterDataset:
+  """Shuffled, augmented, batched train examples of this process's shard (see module doc)."""
+  shard_index, shard_count = _shard(shard_index, shard_count)
+  source = _data_source(data_cfg, data_cfg.train_split)
+  start, end = shard_bounds(len(source), shard_index, shard_count)
+  if end - start < batch_size:
+    raise ValueError(f"{data_cfg.name}/{data_cfg.train_split}: shard {shard_index}/{shard_count} "
+                     f"has {end - start} examples, fewer than batch_size={batch_size}")
+  spec = transform_spec(data_cfg)
+  ds = grain.MapDataset.source(source)[start:end]
+  ds = ds.shuffle(seed=_seed(seed, shard_index, 0)).repeat(num_epochs)
+  ds = ds.random_map(transforms.TrainTransform(spec), seed=_seed(seed, shard_index, 1))
+  return _finish(ds, data_cfg, batch_size, worker_count, drop_remainder=True)
+
+
+_PADDING = {"__padding__": True}
+
+
+class _PaddedShard:
+  """Records [start, end) of ``source``, then padding markers up to ``length``."""
+
+  def __init__(self, source, start: int, end: int, length: int):
+    self.source, self.start, self.end, self.length = source, start, end, length
+
+  def __len__(self) -> int:
+    return self.length
+
+  def __getitem__(self, index: int):
+    if not 0 <= index < self.length:
+      raise IndexError(index)
+    if self.start + index < self.end:
+      return self.source[self.start + index]
+    return _PADDING
+
+
+class _EvalTransform(transforms.EvalTransform):
+
+  def map(self, example):
+    return super().map(None if "__padding__" in example else example)
+
+
+@dataclasses.dataclass
+class EvalLoader:
+  """One pass over this process's eval shard; ``len()`` = batches (the same on every process)."""
+  dataset: grain.IterDataset
+  num_batches: int
+  num_examples: int  # Real (valid) examples in this shard.
+  shard_start: int  # Index of the shard's first example in the split.
+
+  def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+    return iter(self.dataset)
+
+  def __len__(self) -> int:
+    return self.num_batches
+
+
+def make_eval_loader(data_cfg, batch_size: int, split: str | None = None,
+                     shard_index: int | None = None, shard_count: int | None = None,
+                     eval_mode: str | None = None, worker_count: int | None = None) -> EvalLoader:
+  """Deterministic, complete, padded + masked batches of this process's shard of ``split``.
+
+  Args:
+    data_cfg: ``config.data``.
+    batch_size: this process's batch size.
+    split: defaults to :func:`eval_split`.
+    eval_mode: overrides ``data_cfg.eval_mode`` ('resize' | 'center_crop' | 'ten_crop').
+  """
+  shard_index, shard_count = _shard(shard_index, shard_count)
+  split = split or eval_split(data_cfg)
+  source = _data_source(data_cfg, split)
+  n = len(source)
+  start, end = shard_bounds(n, shard_index, shard_count)
+  num_batches = math.ceil(math.ceil(n / shard_count) / batch_size)
+  ds = grain.MapDataset.source(_PaddedShard(source, start, end, num_batches * batch_size))
+  ds = ds.map(_EvalTransform(transform_spec(data_cfg, eval_mode)))
+  return EvalLoader(_finish(ds, data_cfg, batch_size, worker_count, drop_remainder=False),
+                    num_batches=num_batches, num_examples=end - start, shard_start=start)
+

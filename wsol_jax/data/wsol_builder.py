@@ -1,0 +1,128 @@
+"""The common base of wsol_jax's TFDS builders: example schema, array_record, bad-example policy.
+
+Every builder (``synthetic_wsol``, ``cub``, ``tiny_imagenet``, ``imagenet_loc``) subclasses
+:class:`WsolBuilder` and yields examples made by :func:`make_example`, so all datasets share one
+schema (DESIGN.md):
+
+* ``image``    -- uint8 [H, W, 3] RGB (stored as the source JPEG or as PNG);
+* ``label``    -- int, 0-based (``tfds.features.ClassLabel``; names set from the source files);
+* ``bboxes``   -- float32 [N, 4] absolute xyxy in continuous pixel-edge coordinates of the stored
+  image (pixel ``i`` spans ``[i, i + 1)``), clipped to the image, never degenerate;
+* ``image_id`` -- str, the path of the source image relative to the dataset root;
+* ``mask``     -- optional uint8 [H, W, 1] segmentation.
+
+Builders write ``array_record`` and need no TensorFlow: they read with ``tfds.data_source``.
+A builder made with ``skip_bad_examples=True`` counts and skips unusable examples (missing or
+undecodable image, degenerate box, mask of the wrong size) instead of stopping with a one-line
+error; the skipped ones are listed in ``info.metadata["skipped"]`` (and ``metadata.json``).
+
+A new builder (e.g. ``imagenet_loc``) follows the pattern of :mod:`wsol_jax.data.cub`::
+
+  class MyData(wsol_builder.WsolBuilder):
+    VERSION = tfds.core.Version("1.0.0")
+    def _info(self):
+      return self.wsol_info(description="...", homepage="...")
+    def _split_generators(self, dl_manager):
+      self.set_class_names(names)          # before any example is written
+      return {"train": self._generate_examples(items)}
+    def _generate_examples(self, items):
+      for item in items:
+        ex = self.try_example(image_id=..., path=..., label=..., bboxes_xyxy=...)
+        if ex is not None:
+          yield item.key, ex
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from wsol_jax.data import decode
+
+
+def wsol_features(with_mask: bool = False, extra: dict[str, Any] | None = None
+                  ) -> tfds.features.FeaturesDict:
+  """The shared example schema (class names are filled in at build time)."""
+  feats = {
+      "image": tfds.features.Image(shape=(None, None, 3)),
+      "label": tfds.features.ClassLabel(),
+      "bboxes": tfds.features.Tensor(shape=(None, 4), dtype=np.float32),
+      "image_id": tfds.features.Text(),
+  }
+  if with_mask:
+    feats["mask"] = tfds.features.Image(shape=(None, None, 1), encoding_format="png")
+  feats.update(extra or {})
+  return tfds.features.FeaturesDict(feats)
+
+
+def make_example(*, image_id: str, label: int, bboxes_xyxy, data: bytes | None = None,
+                 path: str | os.PathLike | None = None, mask_path: str | os.PathLike | None = None
+                 ) -> dict[str, Any]:
+  """Decode + validate one source example into the schema's dict.
+
+  Args:
+    image_id: name of the example (also used in error messages).
+    label: 0-based class index.
+    bboxes_xyxy: [N, 4] abs xyxy boxes (continuous pixel edges) of the source image.
+    data / path: the encoded image, or the file to read it from.
+    mask_path: optional segmentation PNG of the same size.
+
+  Raises:
+    decode.BadExampleError: one line naming the file.
+  """
+  rgb, stored = decode.load_rgb_image(data, path=path, name=image_id if data is not None else None)
+  h, w = rgb.shape[:2]
+  example = {
+      "image": stored,
+      "label": int(label),
+      "bboxes": decode.validate_boxes_xyxy(bboxes_xyxy, w, h, name=image_id),
+      "image_id": image_id,
+  }
+  if mask_path is not None:
+    example["mask"] = decode.encode_png(decode.load_mask(mask_path, (h, w)))
+  return example
+
+
+class WsolBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """GeneratorBasedBuilder writing array_record, with the bad-example policy of this package."""
+
+  # The evaluation split (``data.eval_split=''`` picks it) and, for the "not prepared" error,
+  # what the manual dir must hold.
+  EVAL_SPLIT = "test"
+  MANUAL_FILES = "the source files"
+
+  def __init__(self, *, skip_bad_examples: bool = False, file_format: str = "array_record",
+               **kwargs):
+    super().__init__(file_format=file_format, **kwargs)
+    self._bad = decode.BadExampleLog(self.name, skip=skip_bad_examples)
+
+  def wsol_info(self, *, with_mask: bool = False, extra_features: dict[str, Any] | None = None,
+                **info_kwargs) -> tfds.core.DatasetInfo:
+    """DatasetInfo with the shared schema and a metadata dict (class names, skipped examples)."""
+    return self.dataset_info_from_configs(
+        features=wsol_features(with_mask, extra_features),
+        metadata=tfds.core.MetadataDict(),
+        **info_kwargs)
+
+  def set_class_names(self, names: Sequence[str]) -> None:
+    """Fix the label names (label i = names[i]); call in ``_split_generators``."""
+    if not names:
+      raise ValueError(f"{self.name}: no classes found in the source files")
+    self.info.features["label"].names = list(names)
+    self.info.metadata["skipped"] = self._bad.skipped  # The same list, filled while building.
+
+  def try_example(self, **kwargs) -> dict[str, Any] | None:
+    """:func:`make_example`, or None after recording a bad example when skipping."""
+    try:
+      return make_example(**kwargs)
+    except decode.BadExampleError as e:
+      self._bad.handle(e)
+      return None
+
+  @property
+  def skipped_examples(self) -> list[str]:
+    """One-line reasons of the examples skipped while building (empty unless skipping)."""
+    return list(self._bad.skipped)

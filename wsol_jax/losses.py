@@ -1,0 +1,84 @@
+"""Losses, grouped by the paper that defines them.
+
+Every loss returns a per-example array ``[B]`` (reduce with :func:`masked_mean`, so padded examples
+of a batch never count); the paper's equation is named in each docstring.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def masked_mean(values, mask=None):
+  """Mean of ``values`` [B] over the examples where ``mask`` [B] is True (all when None); 0 if none."""
+  if mask is None:
+    return jnp.mean(values)
+  mask = mask.astype(values.dtype)
+  return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def cross_entropy(logits, labels):
+  """Softmax cross-entropy: logits [B, C] float, labels [B] int -> [B] (SLT-Net Eq. 5)."""
+  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+
+
+# ----------------------------------------------------------------------------------------------
+# SLT-Net (Guo et al., CVPR 2021).
+
+
+def label_in_top_k(logits, labels, k: int):
+  """[B] bool: is the true class among the ``k`` largest logits?
+
+  The rank of the true class is the number of logits strictly larger than its own, so a tie counts
+  in the label's favour. The result carries no gradient (it is boolean).
+  """
+  label_logit = jnp.take_along_axis(logits, labels[:, None], axis=-1)
+  rank = jnp.sum(logits > label_logit, axis=-1)
+  return rank < k
+
+
+def smt_loss(logits, labels, k: int, alpha: float):
+  """Semantic mistakes tolerance loss, SLT-Net Eq. 8: [B, C], [B] -> [B].
+
+  ``alpha * CE`` where the true class is within the top-``k`` logits, plain ``CE`` elsewhere. The
+  indicator is a constant of the step (no gradient flows through the choice of factor); ``k = 1,
+  alpha = 1`` is exactly cross-entropy.
+  """
+  if k < 1:
+    raise ValueError(f"SMT needs k >= 1, got k={k}")
+  if not 0.0 <= alpha <= 1.0:
+    raise ValueError(f"SMT needs 0 <= alpha <= 1 (Eq. 8), got alpha={alpha}")
+  factor = jnp.where(label_in_top_k(jax.lax.stop_gradient(logits), labels, k), alpha, 1.0)
+  return factor * cross_entropy(logits, labels)
+
+
+def vst_loss(maps_original, maps_inverse_transformed, valid=None):
+  """Visual stimulus tolerance loss, SLT-Net Eq. 13: ``||M^o - M^it||^2 / (W * H)`` per example.
+
+  Maps are [B, H, W, C] (all class maps, or a single top-K ACAM with C = 1); the squared difference
+  is summed over H, W and C and divided by ``H * W``. ``valid`` [B, H, W] (optional) drops map cells
+  with no counterpart in the transformed image; the divisor stays ``H * W`` so the loss of an
+  example does not grow when a transform leaves fewer cells to compare.
+  """
+  if maps_original.shape != maps_inverse_transformed.shape:
+    raise ValueError(f"VST maps differ in shape: {maps_original.shape} vs "
+                     f"{maps_inverse_transformed.shape}")
+  sq = jnp.square(maps_original.astype(jnp.float32) - maps_inverse_transformed.astype(jnp.float32))
+  if valid is not None:
+    sq = sq * valid[..., None].astype(sq.dtype)
+  _, h, w, _ = maps_original.shape
+  return jnp.sum(sq, axis=(1, 2, 3)) / (h * w)
+
+
+def smooth_l1_loss(predictions, targets, beta: float = 1.0):
+  """SLT-Net Eq. 3-4: ``sum_i smoothL1(p_i - p^_i)`` over the last axis: [B, 4], [B, 4] -> [B].
+
+  ``smoothL1(x) = 0.5 x^2 / beta`` for ``|x| < beta``, ``|x| - 0.5 beta`` otherwise (the paper's
+  Eq. 4 is ``beta = 1``; other values follow torch's ``SmoothL1Loss(beta)``). With normalised box
+  coordinates every ``|x| < 1``, so at ``beta = 1`` it is half the squared error.
+  """
+  # optax's Huber loss is beta times the smooth L1 of the same threshold.
+  return jnp.sum(optax.huber_loss(predictions.astype(jnp.float32), targets.astype(jnp.float32),
+                                  delta=beta), axis=-1) / beta

@@ -1,0 +1,167 @@
+"""The contract between a WSOL method and the shared training loop (``wsol_jax/train.py``).
+
+A method is a class registered by name (``config.method``)::
+
+  @register_method("cam")
+  class CAM(Method):
+    ...
+
+The loop builds it as ``method_cls(config, info)`` and then only calls what is below. Everything the
+loop compiles is a PURE function of pytrees:
+
+* ``init_state(rng, sample_batch) -> TrainState`` for the first stage;
+* ``enter_stage(state, stage_name) -> TrainState`` when a later stage starts (new optimizer state,
+  frozen parts, ...); the loop also runs it under ``jax.eval_shape`` to know what a checkpoint taken
+  in that stage holds, so it must not depend on anything but ``state``;
+* ``train_step(state, batch, rng, *, stage, axis_name=None) -> (state, metrics)``: one update.
+  ``rng`` is the constant root training key: derive per-step keys with
+  :func:`wsol_jax.train_state.step_rngs` (``fold_in(step)``, named streams). ``metrics`` are scalars
+  (means over the global batch). The loop either ``jax.jit``s it over a data-parallel mesh
+  (``axis_name=None``: the batch is one global array and means are global already) or ``jax.pmap``s
+  it with ``axis_name='batch'``; reduce with :func:`wsol_jax.parallel.mean_over_devices` (identity
+  under jit, ``lax.pmean`` under pmap) and build BatchNorm with ``axis_name`` so that both give the
+  same numbers;
+* ``predict(state, batch) -> {group: {key: array}}`` for evaluation (keys in
+  :mod:`wsol_jax.evaluate`); jitted with the same sharding as training.
+
+Hooks (``on_epoch_end``) run on the host between steps, with an un-replicated state.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import ml_collections
+
+from wsol_jax import train_state as ts
+
+Batch = Mapping[str, jax.Array]
+Metrics = dict[str, jax.Array]
+Predictions = dict[str, dict[str, jax.Array]]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+  """What a method learns from the loop when it is built (all on the host, static).
+
+  num_classes: classes of the dataset (or ``config.model.num_classes`` when set).
+  steps_per_epoch: optimizer steps per training epoch (train examples // global batch).
+  train_size: training examples in the split (over all hosts).
+  """
+  num_classes: int
+  steps_per_epoch: int
+  train_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  """A training stage: a name (kept in checkpoints) and its length in optimizer steps."""
+  name: str
+  num_steps: int
+
+
+@dataclasses.dataclass
+class HookContext:
+  """What ``on_epoch_end`` may use. ``sample_batch`` is a fixed eval batch (host NumPy, per host)."""
+  workdir: str
+  writer: Any  # wsol_jax.metric_writers.MetricWriter
+  sample_batch: Mapping[str, Any]
+  is_main_process: bool
+  stage: str
+  epoch: int  # epochs finished in the current stage (1-based after the first epoch)
+  step: int  # global step
+
+
+class Method(abc.ABC):
+  """Base class of a WSOL method. Subclasses set ``name`` and implement the abstract methods."""
+
+  name: str = ""
+  # The prediction group whose metrics are reported without a prefix (others as 'group/metric').
+  primary_eval_group: str = "localizer"
+
+  def __init__(self, config: ml_collections.ConfigDict, info: RunInfo):
+    self.config = config
+    self.info = info
+
+  # ------------------------------------------------------------------------------------------
+  # Stages.
+
+  def stages(self) -> Sequence[Stage]:
+    """The stages in order; default: one stage 'train' of ``config.train.num_{epochs,steps}``."""
+    return (Stage("train", ts.duration_steps(self.config.train, "num", self.info.steps_per_epoch)),)
+
+  def enter_stage(self, state: ts.TrainState, stage: str) -> ts.TrainState:
+    """Turns the state of the previous stage into the first state of ``stage`` (pure)."""
+    del stage
+    return state
+
+  # ------------------------------------------------------------------------------------------
+  # State and steps.
+
+  @abc.abstractmethod
+  def init_state(self, rng: jax.Array, sample_batch: Batch) -> ts.TrainState:
+    """Initial state of the first stage. ``sample_batch``: a per-host batch (shapes only matter)."""
+
+  @abc.abstractmethod
+  def train_step(self, state: ts.TrainState, batch: Batch, rng: jax.Array, *, stage: str,
+                 axis_name: str | None = None) -> tuple[ts.TrainState, Metrics]:
+    """One optimizer step (pure). See the module docstring for ``rng`` and ``axis_name``."""
+
+  @abc.abstractmethod
+  def predict(self, state: ts.TrainState, batch: Batch) -> Predictions:
+    """Evaluation outputs by group, e.g. ``{'localizer': {'logits', 'cams', 'cam_gt'}}``."""
+
+  # ------------------------------------------------------------------------------------------
+  # Optional.
+
+  def on_epoch_end(self, state: ts.TrainState, ctx: HookContext) -> dict[str, float]:
+    """Host-side hook after each epoch; returns extra scalars to log (default none)."""
+    del state, ctx
+    return {}
+
+  def params_for_eval(self, state: ts.TrainState) -> ts.TrainState:
+    """The state ``predict`` should see (e.g. EMA parameters swapped in); default unchanged."""
+    return state
+
+  # Helpers for subclasses.
+
+  def stage_steps(self, stage: str) -> int:
+    for s in self.stages():
+      if s.name == stage:
+        return s.num_steps
+    raise ValueError(f"method {self.name!r} has no stage {stage!r}; stages: "
+                     f"{[s.name for s in self.stages()]}")
+
+  def total_steps(self) -> int:
+    return sum(s.num_steps for s in self.stages())
+
+
+_METHODS: dict[str, Callable[..., Method]] = {}
+
+
+def register_method(name: str):
+  """Class decorator: make ``name`` selectable as ``config.method``."""
+
+  def wrap(cls):
+    if name in _METHODS:
+      raise ValueError(f"method {name!r} is registered twice")
+    cls.name = name
+    _METHODS[name] = cls
+    return cls
+
+  return wrap
+
+
+def get_method(name: str) -> Callable[..., Method]:
+  """The method class registered as ``name``; unknown names give a one-line error."""
+  if name not in _METHODS:
+    raise ValueError(f"unknown config.method {name!r}; known: {', '.join(sorted(_METHODS))}")
+  return _METHODS[name]
+
+
+def method_names() -> list[str]:
+  return sorted(_METHODS)
+

@@ -1,0 +1,101 @@
+"""CAM (Zhou et al., CVPR 2016): train the localizer with cross-entropy; localise with its CAM.
+
+Training: ``CE(localizer(I), y)``; the backbone learns at ``config.train.lr``, the CAM head (extra
+conv + FC) at ``lr * lr_mults['head']`` (wsolevaluation: x10).
+Evaluation (one prediction group, ``'localizer'``): the class from the localizer's logits and the
+raw CAM of the ground-truth class (GT-known, MaxBoxAcc, MaxBoxAccV2, and Top-1/5 LOC, where the CAM
+of a correctly predicted class is the GT class's); :mod:`wsol_jax.evaluate` upsamples and
+thresholds it per the protocol.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from wsol_jax import cam as cam_lib
+from wsol_jax import optim
+from wsol_jax import parallel
+from wsol_jax import train_state as ts
+from wsol_jax.methods import base
+from wsol_jax.models import blocks, heads
+
+# The lr groups of a localizer's parameters (wsolevaluation: 'features.' = backbone, rest = head).
+LOCALIZER_GROUPS = {"localizer/backbone": "backbone", "localizer/head": "head"}
+
+
+def build_localizer(config, num_classes: int, bn_axis_name: str | None = None) -> heads.Localizer:
+  """The CAM localizer of ``config.model`` (shared by the methods that train one)."""
+  return heads.Localizer(
+      backbone_name=config.model.backbone, num_classes=num_classes,
+      backbone_kwargs=dict(config.model.backbone_kwargs), head="cam",
+      head_channels=config.model.head_channels,
+      dtype=blocks.canonical_dtype(config.model.dtype), bn_axis_name=bn_axis_name)
+
+
+def init_localizer_variables(config, localizer: heads.Localizer, rng, images) -> dict:
+  """``localizer.init`` on ``images`` (float, [0, 1]), then the pretrained backbone if configured."""
+  variables = localizer.init({"params": rng}, images, train=False)
+  if config.model.pretrained:
+    from wsol_jax.models import pretrained  # pylint: disable=import-outside-toplevel
+    variables, _ = pretrained.load_into(variables, config.model.pretrained, config.model.backbone,
+                                        paths=[("backbone",)])
+  return variables
+
+
+def localizer_cam_predictions(out: dict, labels) -> dict:
+  """Localizer outputs -> the evaluator's keys: ``logits`` [B, C] and ``cam_gt`` [B, h, w], the raw
+  CAM of the ground-truth class (Top-k LOC needs no other: a correct class's CAM is the GT's)."""
+  return {"logits": out["logits"],
+          "cam_gt": cam_lib.cams_for_classes(out["features"], out["cam_weights"], labels)}
+
+
+@base.register_method("cam")
+class CAM(base.Method):
+  """The CAM baseline on the shared loop."""
+
+  primary_eval_group = "localizer"
+
+  def __init__(self, config, info: base.RunInfo):
+    super().__init__(config, info)
+    self.tx = optim.make_optimizer(
+        config.train, lambda params: optim.path_labels(params, LOCALIZER_GROUPS),
+        info.steps_per_epoch, self.total_steps())
+
+  def localizer(self, bn_axis_name: str | None = None) -> heads.Localizer:
+    return build_localizer(self.config, self.info.num_classes, bn_axis_name)
+
+  def init_state(self, rng, sample_batch):
+    images = heads.model_input(sample_batch["image"][:1])
+    variables = init_localizer_variables(self.config, self.localizer(), rng, images)
+    return ts.create_state({"localizer": variables["params"]},
+                           {"localizer": variables.get("batch_stats", {})}, self.tx)
+
+  def train_step(self, state, batch, rng, *, stage, axis_name=None):
+    del stage
+    rngs = ts.step_rngs(rng, state.step, ("dropout",), axis_name)
+    model = self.localizer(bn_axis_name=axis_name)
+    images = heads.model_input(batch["image"])
+    labels = batch["label"]
+
+    def loss_fn(params):
+      variables = {"params": params["localizer"], "batch_stats": state.batch_stats["localizer"]}
+      out, updates = model.apply(variables, images, train=True, rngs=rngs,
+                                 mutable=["batch_stats"])
+      loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out["logits"], labels))
+      return loss, (out["logits"], updates.get("batch_stats", {}))
+
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grads = parallel.mean_over_devices(grads, axis_name)
+    state, grad_norm = ts.apply_gradients(state, grads, self.tx,
+                                          batch_stats={"localizer": batch_stats})
+    metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
+               "grad_norm": grad_norm}
+    return state, parallel.mean_over_devices(metrics, axis_name)
+
+  def predict(self, state, batch):
+    variables = {"params": state.params["localizer"],
+                 "batch_stats": state.batch_stats["localizer"]}
+    out = self.localizer().apply(variables, heads.model_input(batch["image"]), train=False)
+    return {"localizer": localizer_cam_predictions(out, batch["label"])}

@@ -1,0 +1,118 @@
+"""Layers the ImageNet backbones share: input scaling, PyTorch-style padded convs, batch norm, pooling.
+
+Every backbone here takes float RGB images in [0, 1], NHWC, and scales them the way its pretrained
+weights were trained (``input_norm``):
+
+* ``'imagenet'``  -- ``(x - mean) / std`` with the ImageNet RGB statistics (torchvision VGG, ResNet,
+  DenseNet; timm ResNet).
+* ``'inception'`` -- ``2 x - 1``, i.e. ``x_uint8 / 127.5 - 1`` (Google's InceptionV3 weights, which
+  torchvision reaches through ``transform_input=True``; Keras MobileNet).
+* ``'none'``      -- the caller already scaled the images.
+
+Mixed precision: convs and dense layers compute in the backbone's ``dtype`` (e.g. bfloat16); params
+and batch statistics are float32, and batch norm reduces its statistics in float32.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+INPUT_NORMS = ("imagenet", "inception", "none")
+
+
+def normalize_input(images, input_norm: str):
+  """[B, H, W, 3] float RGB in [0, 1] -> the network's input scaling (see module docstring)."""
+  if input_norm == "imagenet":
+    mean = jnp.asarray(IMAGENET_MEAN_RGB, jnp.float32)
+    std = jnp.asarray(IMAGENET_STD_RGB, jnp.float32)
+    return (images - mean) / std
+  if input_norm == "inception":
+    return images * 2.0 - 1.0
+  if input_norm == "none":
+    return images
+  raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {input_norm!r}")
+
+
+def check_output(output: str, allowed: Sequence[str], backbone: str) -> None:
+  if output not in allowed:
+    raise ValueError(f"{backbone}: output must be one of {tuple(allowed)}, got {output!r}")
+
+
+def torch_conv(features: int, kernel, stride=1, padding=0, *, use_bias: bool, dtype: Any,
+               name: str, groups: int = 1) -> nn.Conv:
+  """``nn.Conv`` with PyTorch's symmetric integer padding (an int or a (pad_h, pad_w) pair)."""
+  kernel = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+  stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
+  pad_h, pad_w = (padding, padding) if isinstance(padding, int) else padding
+  return nn.Conv(features, kernel, strides=stride, padding=((pad_h, pad_h), (pad_w, pad_w)),
+                 use_bias=use_bias, feature_group_count=groups, dtype=dtype,
+                 param_dtype=jnp.float32, name=name)
+
+
+def norm_layer(train: bool, *, epsilon: float, momentum: float, dtype: Any,
+               axis_name: str | None = None):
+  """``nn.BatchNorm`` constructor (call it with ``name=``): float32 params and statistics.
+
+  ``momentum`` is Flax's (PyTorch's 0.1 -> 0.9); ``axis_name`` averages the batch statistics over a
+  ``pmap`` axis (None under ``jit``, where the batch is already global).
+  """
+  return functools.partial(nn.BatchNorm, use_running_average=not train, momentum=momentum,
+                           epsilon=epsilon, dtype=dtype, param_dtype=jnp.float32,
+                           axis_name=axis_name)
+
+
+def max_pool_torch(x, window: int, stride: int, padding: int = 0, ceil_mode: bool = False):
+  """``nn.MaxPool2d(window, stride, padding, ceil_mode)`` on NHWC (padding never wins the max)."""
+  pads = []
+  for size in x.shape[1:3]:
+    pad_after = padding
+    if ceil_mode:
+      out = -(-(size + 2 * padding - window) // stride) + 1
+      # PyTorch drops a last window that would start inside the right padding.
+      if (out - 1) * stride >= size + padding:
+        out -= 1
+      pad_after = max((out - 1) * stride + window - size - padding, padding)
+    pads.append((padding, pad_after))
+  return nn.max_pool(x, (window, window), strides=(stride, stride), padding=pads)
+
+
+def avg_pool_torch(x, window: int, stride: int, padding: int = 0):
+  """``F.avg_pool2d(x, window, stride, padding)`` (padding counted in the mean, PyTorch's default)."""
+  return nn.avg_pool(x, (window, window), strides=(stride, stride),
+                     padding=((padding, padding), (padding, padding)), count_include_pad=True)
+
+
+def adaptive_avg_pool(x, out_hw: tuple[int, int]):
+  """``nn.AdaptiveAvgPool2d(out_hw)`` on NHWC: bin i covers [floor(i*H/o), ceil((i+1)*H/o))."""
+  height, width = x.shape[1:3]
+  if (height, width) == tuple(out_hw):
+    return x
+
+  def bins(size, out):
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+  rows = [jnp.mean(x[:, a:b], axis=1) for a, b in bins(height, out_hw[0])]
+  x = jnp.stack(rows, axis=1)
+  cols = [jnp.mean(x[:, :, a:b], axis=2) for a, b in bins(width, out_hw[1])]
+  return jnp.stack(cols, axis=2)
+
+
+def global_avg_pool(x):
+  """[B, H, W, C] -> [B, C], averaged in float32."""
+  return jnp.mean(x.astype(jnp.float32), axis=(1, 2))
+
+
+def canonical_dtype(dtype) -> np.dtype:
+  """'bfloat16' / jnp.bfloat16 / np.float32 -> a NumPy dtype; a one-line error otherwise."""
+  try:
+    return jnp.dtype(dtype)
+  except TypeError as e:
+    raise ValueError(f"unknown dtype {dtype!r} (use 'float32' or 'bfloat16')") from e
+

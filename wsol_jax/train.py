@@ -1,0 +1,281 @@
+"""The one training loop: any registered method, any number of devices and hosts, resumable.
+
+``train_and_evaluate(config, workdir)`` reads top-down as a run goes:
+
+1. refuse a workdir holding another config's checkpoints, and a missing dataset, before writing;
+2. build the method (``config.method``) with the dataset's class count and steps per epoch;
+3. restore the latest checkpoint (state, grain iterator position, stage) or initialise;
+4. for each stage: compile the method's step (jit over a mesh, or pmap), run it with a progress
+   bar, log metrics, stop on a non-finite metric without saving, run per-epoch hooks, evaluate and
+   checkpoint periodically;
+5. evaluate the final state and write ``results.json`` (the same as ``--mode=eval`` later).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+
+from wsol_jax import checkpoints as ckpt_lib
+from wsol_jax import evaluate
+from wsol_jax import metric_writers
+from wsol_jax import parallel
+from wsol_jax import train_state as ts
+from wsol_jax.data import pipeline
+from wsol_jax.methods import base
+import wsol_jax.methods  # noqa: F401  (registers the methods)
+
+
+@dataclasses.dataclass
+class Run:
+  """What both training and evaluation set up from a config (before any state exists)."""
+  config: ml_collections.ConfigDict
+  workdir: str
+  method: base.Method
+  runner: parallel.Runner
+  fingerprint: str
+  is_main: bool
+
+  @property
+  def checkpoint_dir(self) -> str:
+    return os.path.join(self.workdir, "checkpoints")
+
+
+def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
+  """Checks (other config's workdir, dataset, batch sizes) and builds the method; writes nothing."""
+  method_cls = base.get_method(config.method)
+  runner = parallel.make_runner(config.parallelism)
+  parallel.check_batch_size(config.train.batch_size, "config.train.batch_size")
+  parallel.check_batch_size(config.eval.batch_size, "config.eval.batch_size")
+  fingerprint = ckpt_lib.config_fingerprint(config)
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if os.path.isdir(ckpt_dir):
+    ckpt_lib.Checkpoints(ckpt_dir, read_only=True).check_compatible(fingerprint)
+  pipeline.ensure_prepared(config.data)  # FileNotFoundError naming the prepare command
+  train_size = pipeline.num_examples(config.data)
+  num_classes = config.model.num_classes or pipeline.num_classes(config.data)
+  info = base.RunInfo(num_classes=int(num_classes),
+                      steps_per_epoch=ts.steps_per_epoch(train_size, config.train.batch_size),
+                      train_size=train_size)
+  return Run(config=config, workdir=workdir, method=method_cls(config, info), runner=runner,
+             fingerprint=fingerprint, is_main=jax.process_index() == 0)
+
+
+def train_loader(config) -> Any:
+  """This process's infinite, shuffled train loader (grain IterDataset)."""
+  return pipeline.make_train_loader(config.data, config.train.batch_size // jax.process_count(),
+                                    seed=config.seed)
+
+
+def root_keys(config) -> tuple[jax.Array, jax.Array]:
+  """(init key, train key) from ``config.seed``."""
+  init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
+  return init_rng, train_rng
+
+
+def abstract_state(run: Run, sample_batch, stage_index: int):
+  """Shapes/dtypes of the state as checkpointed in stage ``stage_index`` (no computation)."""
+  stages = run.method.stages()
+  init_rng, _ = root_keys(run.config)
+
+  def build():
+    state = run.method.init_state(init_rng, sample_batch)
+    for stage in stages[1:stage_index + 1]:
+      state = run.method.enter_stage(state, stage.name)
+    return state
+
+  return jax.eval_shape(build)
+
+
+def stage_bounds(stages) -> list[tuple[int, int]]:
+  """[start, end) global steps of each stage."""
+  bounds, start = [], 0
+  for stage in stages:
+    bounds.append((start, start + stage.num_steps))
+    start += stage.num_steps
+  return bounds
+
+
+def checkpoint_meta(run: Run, stage_index: int, step: int) -> dict:
+  stages = run.method.stages()
+  start, _ = stage_bounds(stages)[stage_index]
+  return {"fingerprint": run.fingerprint, "method": run.config.method, "step": int(step),
+          "stage": stages[stage_index].name, "stage_index": stage_index,
+          "stage_start_step": start, "stage_step": int(step) - start,
+          "steps_per_epoch": run.method.info.steps_per_epoch,
+          "config": ckpt_lib.config_json(run.config)}
+
+
+class NonFiniteError(FloatingPointError):
+  """A training metric became NaN or infinite; the run stopped without saving that state."""
+
+
+def _check_finite(step: int, stage: str, metrics: dict[str, float], ckpts) -> None:
+  bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+  if bad:
+    ckpts.wait()
+    last = ckpts.latest_step()
+    kept = f"the last good checkpoint is step {last} in {ckpts.directory}" if last is not None \
+        else "no checkpoint was saved yet"
+    raise NonFiniteError(f"non-finite training metrics at step {step} (stage {stage!r}): "
+                         f"{metric_writers.format_scalars(bad)}; stopped without saving; {kept}")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """Trains ``config.method`` in ``workdir`` (resuming from its checkpoints); returns the final
+  evaluation results (also written to ``workdir/results.json``)."""
+  run = setup(config, workdir)
+  method, runner, train_cfg = run.method, run.runner, config.train
+  spe = method.info.steps_per_epoch
+  stages = method.stages()
+  bounds = stage_bounds(stages)
+  total_steps = bounds[-1][1]
+
+  ckpts = ckpt_lib.Checkpoints(run.checkpoint_dir, keep=train_cfg.keep_checkpoints)
+  writer = metric_writers.MetricWriter(workdir, enabled=run.is_main)
+  if run.is_main:
+    with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+  loader = train_loader(config)
+  train_iter = iter(loader)
+  sample_batch = next(iter(loader))  # a separate iterator: the run's data order is untouched
+  init_rng, train_rng = root_keys(config)
+
+  latest = ckpts.latest_step()
+  if latest is None:
+    stage_index = 0
+    state = method.init_state(init_rng, sample_batch)
+    writer.write_text(f"{method.name}: {len(stages)} stage(s) "
+                      f"{[(s.name, s.num_steps) for s in stages]}, {spe} steps/epoch, "
+                      f"{jax.device_count()} device(s), {config.parallelism}")
+  else:
+    stage_index = int(ckpts.read_meta(latest)["stage_index"])
+    target = runner.abstract_state(abstract_state(run, sample_batch, stage_index))
+    state, _ = ckpts.restore(latest, target, data_iter=train_iter)
+    writer.write_text(f"resumed from step {latest} (stage {stages[stage_index].name!r}) "
+                      f"in {ckpts.directory}")
+  state = runner.place_state(state)
+  step = int(parallel.host_value(runner.single_copy(state).step))
+
+  eval_every = ts.duration_steps(train_cfg, "eval_every", spe)
+  ckpt_every = ts.duration_steps(train_cfg, "checkpoint_every", spe)
+  log_every = max(1, int(train_cfg.log_every_steps))
+  finite_fn = jax.jit(ts.all_finite)
+  predict_fn = evaluate.compile_predict(method, runner)
+  hook_batch = None
+
+  pbar = tqdm.tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True,
+                   disable=not (run.is_main and train_cfg.progress_bar), desc="train")
+  try:
+    for si in range(stage_index, len(stages)):
+      stage = stages[si]
+      start, end = bounds[si]
+      if si > stage_index:  # the state is still the previous stage's
+        state = runner.compile_state_fn(
+            functools.partial(method.enter_stage, stage=stage.name))(state)
+      if step >= end:
+        continue
+      pbar.set_description(f"train[{stage.name}]")
+      step_fn = runner.compile_step(functools.partial(method.train_step, stage=stage.name))
+      window: list[dict[str, float]] = []
+      pending = None
+      while step < end:
+        batch = runner.shard_batch(next(train_iter))
+        state, metrics = step_fn(state, batch, train_rng)
+        if pending is not None:  # checked one step late so the host never stalls the device
+          window.append(_fetch_checked(runner, *pending, stage.name, ckpts))
+        step += 1
+        pending = (step, metrics)
+        pbar.update(1)
+        stage_step = step - start
+        at_log = step % log_every == 0 or step == end
+        at_epoch = stage_step % spe == 0
+        at_eval = eval_every > 0 and step % eval_every == 0 and step != total_steps
+        at_ckpt = (ckpt_every > 0 and step % ckpt_every == 0) or step == end
+        if at_log or at_epoch or at_eval or at_ckpt:
+          window.append(_fetch_checked(runner, *pending, stage.name, ckpts))
+          pending = None
+        if at_log and window:
+          scalars = {f"train/{k}": float(np.mean([w[k] for w in window])) for k in window[0]}
+          scalars["train/epoch"] = step / spe
+          writer.write_scalars(step, scalars)
+          pbar.set_postfix(loss=f"{scalars.get('train/loss', float('nan')):.4f}")
+          window = []
+        if at_epoch:
+          if hook_batch is None:
+            hook_batch = evaluate.first_batch(config)
+          ctx = base.HookContext(workdir=workdir, writer=writer, sample_batch=hook_batch,
+                                 is_main_process=run.is_main, stage=stage.name,
+                                 epoch=stage_step // spe, step=step)
+          extra = method.on_epoch_end(runner.single_copy(state), ctx)
+          if extra:
+            writer.write_scalars(step, {f"{stage.name}/{k}": v for k, v in extra.items()})
+        if at_eval:
+          results = evaluate.evaluate(method, runner, state, config, predict_fn=predict_fn,
+                                      desc=f"eval@{step}", show_progress=run.is_main)
+          writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
+        if at_ckpt:
+          if not bool(parallel.host_value(finite_fn(state))):
+            _check_finite(step, stage.name, {"params": float("nan")}, ckpts)
+          ckpts.save(step, runner.checkpointable(state), checkpoint_meta(run, si, step),
+                     data_iter=train_iter)
+    pbar.close()
+    ckpts.wait()
+    results = evaluate.evaluate(method, runner, state, config, predict_fn=predict_fn,
+                                desc="eval", show_progress=run.is_main)
+    results["step"] = step
+    writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items() if k != "step"})
+    if run.is_main:
+      evaluate.write_results(workdir, results)
+      writer.write_text(evaluate.results_table(results))
+    return results
+  finally:
+    pbar.close()
+    ckpts.close()
+    writer.close()
+
+
+def _fetch_checked(runner, step, metrics, stage, ckpts) -> dict[str, float]:
+  host = runner.metrics_to_host(metrics)
+  _check_finite(step, stage, host, ckpts)
+  return host
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
+                        step: int | None = None) -> dict[str, float]:
+  """Evaluates the latest (or ``step``'s) checkpoint in ``workdir``; writes ``results.json``."""
+  run = setup(config, workdir)
+  if not os.path.isdir(run.checkpoint_dir):
+    raise FileNotFoundError(f"no checkpoints in {workdir} (train first, or check --workdir)")
+  ckpts = ckpt_lib.Checkpoints(run.checkpoint_dir, read_only=True)
+  try:
+    steps = ckpts.all_steps()
+    if not steps:
+      raise FileNotFoundError(f"no checkpoints in {run.checkpoint_dir}")
+    step = steps[-1] if step is None else int(step)
+    if step not in steps:
+      raise ValueError(f"no checkpoint for step {step} in {run.checkpoint_dir}; have {steps}")
+    stage_index = int(ckpts.read_meta(step)["stage_index"])
+    sample_batch = next(iter(train_loader(config)))
+    target = run.runner.abstract_state(abstract_state(run, sample_batch, stage_index))
+    state, _ = ckpts.restore(step, target)
+  finally:
+    ckpts.close()
+  state = run.runner.place_state(state)
+  results = evaluate.evaluate(run.method, run.runner, state, config, desc=f"eval@{step}",
+                              show_progress=run.is_main)
+  results["step"] = step
+  if run.is_main:
+    evaluate.write_results(workdir, results)
+    print(evaluate.results_table(results), flush=True)
+  return results
