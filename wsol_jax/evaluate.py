@@ -151,6 +151,16 @@ def write_results(workdir: str, results: Mapping[str, float]) -> str:
   return path
 
 
+def headline_keys(results: Mapping[str, float], prefix: str = "") -> list[str]:
+  """The table's metrics among ``results`` (every group), with ``prefix`` prepended."""
+  keys = []
+  for k in results:
+    base = k.rsplit("/", 1)[-1]
+    if base in dict(TABLE_COLUMNS):
+      keys.append(prefix + k)
+  return keys
+
+
 def results_table(results: Mapping[str, float]) -> str:
   """The results as a text table: one row per prediction group, the papers' columns."""
   groups = sorted({k.rsplit("/", 1)[0] if "/" in k else "" for k in results if k != "step"})

@@ -17,6 +17,7 @@ from typing import Callable
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
@@ -61,6 +62,8 @@ def hide_gpus_from_tensorflow() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   hide_gpus_from_tensorflow()
   import jax  # pylint: disable=import-outside-toplevel
   if _DISTRIBUTED.value:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import tqdm
@@ -27,6 +28,11 @@ def _fmt(v) -> str:
   if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
     return f"{v:.3e}"
   return f"{v:.4f}"
+
+
+def _tensorboard_name(key: str) -> str:
+  """TensorBoard tags allow [A-Za-z0-9_./-]: 'MaxBoxAcc@50' -> 'MaxBoxAcc_50'."""
+  return re.sub(r"[^A-Za-z0-9_./-]", "_", key)
 
 
 class MetricWriter:
@@ -50,7 +56,9 @@ class MetricWriter:
       import tensorboardX  # pylint: disable=import-outside-toplevel
       self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"))
 
-  def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
+  def write_scalars(self, step: int, scalars: Mapping[str, Any],
+                    stdout_keys: Sequence[str] | None = None) -> None:
+    """Every scalar to JSONL and TensorBoard; to stdout all of them or only ``stdout_keys``."""
     if not self.enabled or not scalars:
       return
     clean = {k: (float(v) if not isinstance(v, (int, np.integer)) else int(v))
@@ -62,9 +70,10 @@ class MetricWriter:
     self._jsonl.flush()
     if self._tb is not None:
       for k, v in clean.items():
-        self._tb.add_scalar(k, v, global_step=int(step))
+        self._tb.add_scalar(_tensorboard_name(k), v, global_step=int(step))
     if not self.quiet:
-      tqdm.tqdm.write(f"[step {int(step)}] {format_scalars(clean)}")
+      shown = clean if stdout_keys is None else {k: clean[k] for k in stdout_keys if k in clean}
+      tqdm.tqdm.write(f"[step {int(step)}] {format_scalars(shown)}")
 
   def write_images(self, step: int, images: Mapping[str, np.ndarray]) -> None:
     """uint8 [H, W, 3] images to TensorBoard (figures are also written as PNG by their makers)."""

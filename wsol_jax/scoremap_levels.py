@@ -24,6 +24,9 @@ Two backends:
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+
 import numba
 import numpy as np
 
@@ -56,7 +59,7 @@ def level_ious(scoremaps_uint8: np.ndarray, gt_boxes: np.ndarray, gt_valid: np.n
   gt_boxes = np.ascontiguousarray(gt_boxes, dtype=np.int64)
   gt_valid = np.ascontiguousarray(gt_valid, dtype=bool)
   if backend == "fast":
-    return _level_ious_batch(scoremaps_uint8, gt_boxes, gt_valid)
+    return _fast_level_ious(scoremaps_uint8, gt_boxes, gt_valid)
   return _reference_level_ious(scoremaps_uint8, gt_boxes, gt_valid, levels_needed)
 
 
@@ -76,11 +79,13 @@ def _reference_level_ious(q_batch, gt_boxes, gt_valid, levels_needed):
     else:
       levels = np.unique(levels_needed[b])
     all_boxes, starts, largest = [], [], []
+    total = 0
     for level in levels.tolist():
       boxes, i = cam_lib.contour_boxes_at_level(q, level)
-      starts.append(sum(len(x) for x in all_boxes))
-      largest.append(starts[-1] + i)
+      starts.append(total)
+      largest.append(total + i)
       all_boxes.append(boxes)
+      total += len(boxes)
     stacked = np.concatenate(all_boxes, axis=0)
     best_per_box = _best_iou_over_gt(stacked, gt)
     v1[b, levels] = best_per_box[largest]
@@ -97,6 +102,18 @@ def _best_iou_over_gt(pred_boxes, gt):
 
 # ----------------------------------------------------------------------------------------------
 # Fast backend (numba; compiled on first use, cached in __pycache__).
+
+
+def _fast_level_ious(q_batch, gt_boxes, gt_valid):
+  """Chunks of the batch in threads (the kernel releases the GIL), one per CPU."""
+  workers = min(len(q_batch), os.cpu_count() or 1)
+  if workers <= 1:
+    return _level_ious_batch(q_batch, gt_boxes, gt_valid)
+  chunks = np.array_split(np.arange(len(q_batch)), workers)
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    parts = list(pool.map(lambda i: _level_ious_batch(q_batch[i], gt_boxes[i], gt_valid[i]),
+                          chunks))
+  return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 _njit = numba.njit(cache=True, nogil=True)
 

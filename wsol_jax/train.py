@@ -223,7 +223,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         if at_eval:
           results = evaluate.evaluate(method, runner, state, config, predict_fn=predict_fn,
                                       desc=f"eval@{step}", show_progress=run.is_main)
-          writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
+          writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()},
+                               stdout_keys=evaluate.headline_keys(results, "eval/"))
         if at_ckpt:
           if not bool(parallel.host_value(finite_fn(state))):
             _check_finite(step, stage.name, {"params": float("nan")}, ckpts)
@@ -234,7 +235,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     results = evaluate.evaluate(method, runner, state, config, predict_fn=predict_fn,
                                 desc="eval", show_progress=run.is_main)
     results["step"] = step
-    writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items() if k != "step"})
+    writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items() if k != "step"},
+                         stdout_keys=evaluate.headline_keys(results, "eval/"))
     if run.is_main:
       evaluate.write_results(workdir, results)
       writer.write_text(evaluate.results_table(results))

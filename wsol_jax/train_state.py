@@ -53,7 +53,7 @@ def apply_gradients(state: TrainState, grads, tx: optax.GradientTransformation, 
   params = optax.apply_updates(state.params, updates)
   new = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                       batch_stats=state.batch_stats if batch_stats is None else batch_stats)
-  return new, optax.global_norm(grads)
+  return new, optax.tree.norm(grads)
 
 
 def ema_update(ema_tree, tree, decay: float):

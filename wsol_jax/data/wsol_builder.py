@@ -34,8 +34,10 @@ A new builder (e.g. ``imagenet_loc``) follows the pattern of :mod:`wsol_jax.data
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -59,26 +61,28 @@ def wsol_features(with_mask: bool = False, extra: dict[str, Any] | None = None
 
 
 def make_example(*, image_id: str, label: int, bboxes_xyxy, data: bytes | None = None,
-                 path: str | os.PathLike | None = None, mask_path: str | os.PathLike | None = None
-                 ) -> dict[str, Any]:
+                 path: str | os.PathLike | None = None, mask_path: str | os.PathLike | None = None,
+                 name: str | None = None) -> dict[str, Any]:
   """Decode + validate one source example into the schema's dict.
 
   Args:
-    image_id: name of the example (also used in error messages).
+    image_id: name of the example.
     label: 0-based class index.
     bboxes_xyxy: [N, 4] abs xyxy boxes (continuous pixel edges) of the source image.
     data / path: the encoded image, or the file to read it from.
     mask_path: optional segmentation PNG of the same size.
+    name: the source file as error messages call it (default: ``path`` or ``image_id``).
 
   Raises:
     decode.BadExampleError: one line naming the file.
   """
-  rgb, stored = decode.load_rgb_image(data, path=path, name=image_id if data is not None else None)
+  name = name or (os.fspath(path) if path is not None else image_id)
+  rgb, stored = decode.load_rgb_image(data, path=path, name=name)
   h, w = rgb.shape[:2]
   example = {
       "image": stored,
       "label": int(label),
-      "bboxes": decode.validate_boxes_xyxy(bboxes_xyxy, w, h, name=image_id),
+      "bboxes": decode.validate_boxes_xyxy(bboxes_xyxy, w, h, name=name),
       "image_id": image_id,
   }
   if mask_path is not None:
@@ -121,6 +125,34 @@ class WsolBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     except decode.BadExampleError as e:
       self._bad.handle(e)
       return None
+
+  def generate(self, items: Iterable[Any], to_kwargs: Callable[[Any], tuple[str, dict[str, Any]]],
+               threads: int = 8, window: int = 256) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(key, example)`` in the order of ``items``, decoding in ``threads`` threads.
+
+    ``to_kwargs(item)`` -> ``(key, make_example kwargs)``. At most ``window`` examples are in
+    flight, so memory stays bounded on large datasets.
+    """
+    def work(item):
+      try:
+        key, kwargs = to_kwargs(item)  # May read the file: a missing one is a bad example too.
+      except decode.BadExampleError as e:
+        self._bad.handle(e)
+        return None, None
+      return key, self.try_example(**kwargs)
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+      pending = collections.deque()
+      for item in items:
+        pending.append(pool.submit(work, item))
+        if len(pending) >= window:
+          key, ex = pending.popleft().result()
+          if ex is not None:
+            yield key, ex
+      while pending:
+        key, ex = pending.popleft().result()
+        if ex is not None:
+          yield key, ex
 
   @property
   def skipped_examples(self) -> list[str]:

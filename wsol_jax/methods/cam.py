@@ -36,7 +36,8 @@ def build_localizer(config, num_classes: int, bn_axis_name: str | None = None) -
 
 def init_localizer_variables(config, localizer: heads.Localizer, rng, images) -> dict:
   """``localizer.init`` on ``images`` (float, [0, 1]), then the pretrained backbone if configured."""
-  variables = localizer.init({"params": rng}, images, train=False)
+  # One compiled init: op-by-op initialisation compiles every initializer separately (slow on CPU).
+  variables = jax.jit(lambda r, x: localizer.init({"params": r}, x, train=False))(rng, images)
   if config.model.pretrained:
     from wsol_jax.models import pretrained  # pylint: disable=import-outside-toplevel
     variables, _ = pretrained.load_into(variables, config.model.pretrained, config.model.backbone,

@@ -263,6 +263,19 @@ def _fit(value: np.ndarray, target_shape: tuple[int, ...]) -> np.ndarray:
   return value
 
 
+def _check_known(converted, flat_target, paths, family: str, source: str) -> None:
+  """Raise if the file has tensors that the family's full network does not have."""
+  local = {k[:1] + k[1 + len(p):] for p in paths for k in flat_target
+           if k[1:1 + len(p)] == tuple(p)}
+  if all(k in local for k in converted):
+    return  # the target already holds every file tensor: no need to trace the full network
+  full = _full_keys(family)
+  unexpected = sorted("/".join(k) for k in converted if k not in full)
+  if unexpected:
+    raise ValueError(f"{source}: {len(unexpected)} tensors are not part of {family} (is it the "
+                     f"right file?): {', '.join(unexpected[:5])}")
+
+
 def _find_backbones(flat_target: Mapping[Key, Any], source_keys, family: str) -> list[Key]:
   """Paths P (within 'params') holding a backbone: every P/module is a module of the family."""
   modules = {k[1] for k in _full_keys(family)}
@@ -290,17 +303,12 @@ def load_into(variables, source: str, backbone, *, paths: list[Key] | None = Non
   if source == "imagenet":
     source = default_source(backbone)
   converted = read_converted(weight_sources.resolve(source, cache), family)
-  full = _full_keys(family)
-  unexpected = sorted("/".join(k) for k in converted if k not in full)
-  if unexpected:
-    raise ValueError(f"{source}: {len(unexpected)} tensors are not part of {family} (is it the "
-                     f"right file?): {', '.join(unexpected[:5])}")
-
   flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(variables))
   if paths is None:
     paths = _find_backbones(flat, converted, family)
     if not paths:
       raise ValueError(f"{source}: no {family} backbone found in the model's params; pass paths=")
+  _check_known(converted, flat, paths, family, source)
   report = LoadReport(str(source), list(paths), 0, [], [])
   for prefix in paths:
     targets = {k[:1] + k[1 + len(prefix):]: k for k in flat

@@ -1,0 +1,142 @@
+"""LCHP's steps: the EMA formula, the tau gate, the refine stage's bookkeeping, the Fig. 2 PNG."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from wsol_jax import lchp_figures
+from wsol_jax.methods import base
+from wsol_jax.methods import lchp
+
+CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
+
+
+def load_config(name: str):
+  spec = importlib.util.spec_from_file_location(name, CONFIGS / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def tiny_config():
+  """synthetic_lchp.py shrunk to a 2-stage net on 32 px images, batch 8."""
+  config = load_config("synthetic_lchp")
+  config.model.backbone_kwargs = {"widths": (8, 16), "convs_per_stage": 1}
+  config.lchp.num_attention = 4
+  config.lchp.regressor_hidden = 8
+  config.lchp.init_steps = 2
+  config.lchp.refine_steps = 2
+  config.train.batch_size = 8
+  return config
+
+
+def fake_batch(seed: int = 0, batch: int = 8, size: int = 32):
+  rng = np.random.default_rng(seed)
+  boxes = np.zeros((batch, 2, 4), np.float32)
+  boxes[:, 0] = [4, 6, 20, 28]
+  valid = np.zeros((batch, 2), bool)
+  valid[:, 0] = True
+  return {"image": rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8),
+          "label": rng.integers(0, 3, (batch,), dtype=np.int32), "bboxes": boxes,
+          "bboxes_valid": valid, "valid": np.ones((batch,), bool)}
+
+
+@pytest.fixture(scope="module")
+def method_and_state():
+  config = tiny_config()
+  method = lchp.LCHP(config, base.RunInfo(num_classes=3, steps_per_epoch=2, train_size=16))
+  state = method.init_state(jax.random.key(0), fake_batch())
+  return method, state
+
+
+def test_stages_follow_the_config():
+  config = tiny_config()
+  info = base.RunInfo(num_classes=3, steps_per_epoch=2, train_size=16)
+  assert [(s.name, s.num_steps) for s in lchp.LCHP(config, info).stages()] == [("init", 2),
+                                                                                ("refine", 2)]
+  config.lchp.run_refine = False
+  assert [s.name for s in lchp.LCHP(config, info).stages()] == ["init"]
+  config.lchp.attention_source = "cam"
+  with pytest.raises(ValueError, match="attention_source"):
+    lchp.LCHP(config, info)
+
+
+def test_ema_follows_its_formula_after_every_step(method_and_state):
+  method, state = method_and_state
+  beta = method.c.ema_decay
+  step = jax.jit(lambda s, b: method.train_step(s, b, jax.random.key(1), stage="init"))
+  ema = state.ema_params
+  for i in range(2):
+    new, metrics = step(state, fake_batch(i))
+    assert np.isfinite(float(metrics["loss"]))
+    want = jax.tree.map(lambda e, p: beta * e + (1 - beta) * p, ema,
+                        {"params": new.params["classifier"],
+                         "batch_stats": new.batch_stats["classifier"]})
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                 new.ema_params, want)
+    # theta2 differs from theta1 once theta1 moves.
+    leaf = lambda t: jax.tree.leaves(t)[0]
+    assert not np.allclose(leaf(new.ema_params["params"]), leaf(new.params["classifier"]))
+    state, ema = new, new.ema_params
+  assert float(state.extras["counts"]["seen"]) == 16.0  # two steps of one epoch, counted
+
+
+def test_refine_loss_rows_below_tau_have_exactly_zero_gradient():
+  pred = jax.random.uniform(jax.random.key(0), (4, 4))
+  target = jax.random.uniform(jax.random.key(1), (4, 4))
+  keep = jnp.asarray([True, False, True, False])
+  grad = jax.grad(lchp.refine_loss)(pred, target, keep)
+  np.testing.assert_array_equal(grad[1], 0.0)
+  np.testing.assert_array_equal(grad[3], 0.0)
+  assert np.all(np.asarray(grad[0]) != 0.0)
+  # Eq. 6 divides by N, not by the number kept.
+  want = np.sum(np.square(pred - target)[np.asarray(keep)]) / 4
+  np.testing.assert_allclose(lchp.refine_loss(pred, target, keep), want, rtol=1e-6)
+  # Garbage (even NaN) in a dropped row changes nothing.
+  bad = target.at[1].set(jnp.nan)
+  np.testing.assert_array_equal(jax.grad(lchp.refine_loss)(pred, bad, keep), grad)
+
+
+def test_refine_step_with_nothing_above_tau_has_zero_gradient(method_and_state):
+  method, state = method_and_state
+  state = method.enter_stage(state, "refine")
+  for tau, expect_zero in ((1.0, True), (-1.0, False)):
+    method.c.tau = tau  # softmax confidences are <= 1: tau = 1 keeps none, tau = -1 keeps all
+    new, metrics = jax.jit(lambda s, b: method.train_step(s, b, jax.random.key(2),
+                                                           stage="refine"))(state, fake_batch())
+    assert (float(metrics["grad_norm"]) == 0.0) == expect_zero
+    assert (float(metrics["loss"]) == 0.0) == expect_zero
+    assert float(metrics["kept_frac"]) == (0.0 if expect_zero else 1.0)
+    # The classifier is frozen in this stage, bit for bit.
+    jax.tree.map(np.testing.assert_array_equal, new.params["classifier"],
+                 state.params["classifier"])
+    counts = {k: float(v) for k, v in new.extras["counts"].items()}
+    assert counts["seen"] == 8.0 and counts["kept"] == (0.0 if expect_zero else 8.0)
+  method.c.tau = 0.9
+
+
+def test_predict_groups_and_fig2_png(method_and_state, tmp_path):
+  method, state = method_and_state
+  batch = fake_batch()
+  preds = jax.jit(method.predict)(state, batch)
+  assert set(preds) == {"lchp", "pseudo_label"}
+  refine_state = method.enter_stage(state, "refine")
+  preds = jax.jit(method.predict)(refine_state, batch)
+  assert set(preds) == {"lchp", "lchp_i", "pseudo_label"}
+  for group in preds.values():
+    boxes = np.asarray(group["boxes"])
+    assert boxes.shape == (8, 4) and (boxes >= 0).all() and (boxes <= 1).all()
+    assert (boxes[:, 2:] >= boxes[:, :2]).all()
+  path = lchp_figures.save_fig2(method, refine_state, batch, tmp_path / "fig2.png", 4)
+  image = np.asarray(Image.open(path))
+  assert image.ndim == 3 and image.shape[2] == 3
+  # Ground truth in red and the pseudo-label in yellow are drawn.
+  assert ((image[..., 0] > 200) & (image[..., 1] < 60) & (image[..., 2] < 60)).any()
+  assert ((image[..., 0] > 200) & (image[..., 1] > 200) & (image[..., 2] < 30)).any()

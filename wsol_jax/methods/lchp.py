@@ -1,0 +1,437 @@
+"""LCHP (Sun & Zhu): learning consistency from high-quality pseudo-labels, two stages.
+
+Networks (``state.params``): ``classifier`` theta1, a backbone + BAP head (:mod:`models.bap`), and
+``regressor``, a backbone + two FC layers -> 4 normalised coordinates (:mod:`models.regressor`).
+``state.ema_params`` holds theta2, the EMA of the classifier's parameters AND batch statistics,
+used only to make pseudo-boxes.
+
+**init** (LCHP-I), per step on a batch ``I_r``:
+
+1. Algorithm 1 with theta2 (inference mode, no gradient): box ``L_r`` from the channel-mean
+   attention, ``I_m`` = ``I_r`` with ``L_r`` erased, box ``L_m`` from ``I_m``, pseudo-box ``y`` =
+   their union (:mod:`wsol_jax.attention_boxes`);
+2. ``L_cls = (CE(cls(I_r)) + CE(cls(I_m))) / 2`` (Eq. 1), ``L_reg = mean ||Loc(I_r) - y||^2``
+   (Eq. 2), ``L_init = L_cls + alpha * L_reg`` (Eq. 3); classifier lr x0.9 per epoch, regressor
+   lr constant;
+3. ``theta2 = beta * theta2 + (1 - beta) * theta1`` (Eq. 7).
+
+**refine** (LCHP-R): the classifier is frozen; per step ``y = Loc(I_r)`` (no gradient),
+``conf = max softmax(cls(crop(I_r, y)))``, and ``L_refine = mean(1[conf > tau] ||Loc(S(I_r)) -
+S(y)||^2)`` (Eq. 6) with the strong augmentation S (:mod:`wsol_jax.strong_augment`).
+
+Evaluation groups: ``lchp`` (class from the classifier, box from the regressor: LCHP-I after the
+init stage, LCHP-R after refine), ``lchp_i`` (the regressor as it left the init stage, during
+refine), ``pseudo_label`` (Algorithm 1 boxes from theta2: the paper's baseline).
+Choices the paper leaves open are ``config.lchp`` fields, documented in docs/ALGORITHMS.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from wsol_jax import attention_boxes
+from wsol_jax import boxes as box_lib
+from wsol_jax import losses
+from wsol_jax import optim
+from wsol_jax import parallel
+from wsol_jax import strong_augment
+from wsol_jax import train_state as ts
+from wsol_jax.methods import base
+from wsol_jax.models import bap, blocks, heads, regressor
+
+INIT, REFINE = "init", "refine"
+GROUPS = {"classifier": "classifier", "regressor": "regressor"}  # lr groups = the two networks
+ATTENTION_SOURCES = ("features", "attention")
+FILLS = ("mean", "black")
+COORD_REDUCTIONS = ("sum", "mean")
+TEACHERS = ("current", "init")
+INIT_COUNTS = ("seen", "with_gt", "pseudo_gt_known")
+REFINE_COUNTS = ("seen", "kept", "with_gt", "kept_with_gt", "all_gt_known", "kept_gt_known")
+
+
+def default_lchp_config() -> ml_collections.ConfigDict:
+  """``config.lchp`` with the paper's CUB settings (see docs/ALGORITHMS.md, "LCHP")."""
+  c = ml_collections.ConfigDict()
+  c.init_epochs = 40.0
+  c.init_steps = -1  # > 0 overrides init_epochs
+  c.refine_epochs = 40.0
+  c.refine_steps = -1
+  c.run_refine = True  # False: stop after the init stage (LCHP-I only)
+  c.alpha = 20.0  # Eq. 3
+  c.ema_decay = 0.9  # beta of Eq. 7
+  # Algorithm 1.
+  c.delta = 0.7
+  c.attention_source = "features"  # 'features' (backbone map) | 'attention' (the 32 BAP maps)
+  c.attention_normalize = "minmax"  # 'minmax' | 'max'
+  c.attention_upsample = True  # threshold at image resolution (else on the feature grid)
+  c.erase_fill = "mean"  # 'mean': zero of the normalised input tensor | 'black': pixel value 0
+  # Classifier head (BAP) and regressor.
+  c.num_attention = 32
+  c.bap_feature_scale = 100.0
+  c.regressor_backbone = ""  # '' = config.model.backbone (with config.model.backbone_kwargs)
+  c.regressor_backbone_kwargs = ml_collections.ConfigDict()
+  c.regressor_hidden = 512
+  c.regressor_pooling = "avg"
+  c.regressor_output = "sigmoid"
+  c.coord_reduction = "sum"  # 'sum': ||.||^2 over the 4 coordinates (Eq. 2, 5) | 'mean'
+  # Refinement.
+  c.tau = 0.9
+  c.refine_lr = 2e-3
+  c.refine_teacher = "current"  # y = Loc(I_r) from the regressor being refined | 'init' (frozen)
+  c.strong_scale = (0.8, 1.2)
+  c.strong_crop_pad = 0.25
+  c.strong_crop_pad_prob = 0.5
+  c.strong_hflip_prob = 0.5
+  c.strong_vflip_prob = 0.5
+  c.strong_fill = "black"  # what S pads with: 'black' (imgaug's cval 0) | 'mean'
+  c.figure_images = 8  # images in the Fig. 2-style PNG written at the end of each stage (0: none)
+  return c
+
+
+def _check_choice(name: str, value, allowed) -> None:
+  if value not in allowed:
+    raise ValueError(f"config.lchp.{name}={value!r} is not one of {allowed}")
+
+
+def check_lchp_config(c: ml_collections.ConfigDict) -> None:
+  """One-line errors for bad ``config.lchp`` values."""
+  _check_choice("attention_source", c.attention_source, ATTENTION_SOURCES)
+  _check_choice("attention_normalize", c.attention_normalize, attention_boxes.NORMALIZATIONS)
+  _check_choice("erase_fill", c.erase_fill, FILLS)
+  _check_choice("strong_fill", c.strong_fill, FILLS)
+  _check_choice("coord_reduction", c.coord_reduction, COORD_REDUCTIONS)
+  _check_choice("refine_teacher", c.refine_teacher, TEACHERS)
+  if not 0.0 <= c.ema_decay <= 1.0:
+    raise ValueError(f"config.lchp.ema_decay must be in [0, 1], got {c.ema_decay}")
+  if not 0.0 <= c.delta < 1.0:
+    raise ValueError(f"config.lchp.delta must be in [0, 1), got {c.delta}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses (Eq. 1, 2, 6).
+
+
+def box_sq_error(pred_boxes, target_boxes, reduction: str = "sum"):
+  """[B, 4] x [B, 4] normalised boxes -> [B] squared error over the coordinates (sum or mean)."""
+  sq = jnp.square(pred_boxes.astype(jnp.float32) - target_boxes.astype(jnp.float32))
+  return jnp.sum(sq, -1) if reduction == "sum" else jnp.mean(sq, -1)
+
+
+def refine_loss(pred_boxes, target_boxes, keep, reduction: str = "sum"):
+  """Eq. 6: ``(1/N) sum_i 1[keep_i] ||pred_i - target_i||^2``; rows with ``keep`` False add exactly
+  nothing, gradient included (``where``, not a multiply, so even a NaN there cannot leak)."""
+  per = box_sq_error(pred_boxes, target_boxes, reduction)
+  return jnp.mean(jnp.where(keep, per, 0.0))
+
+
+def gt_known_hits(boxes_xyxy, gt_boxes_xyxy, gt_valid, image_hw):
+  """Protocol IoU >= 0.5 with any valid GT box: [B, 4] abs xyxy, [B, M, 4], [B, M] -> (hit [B],
+  has_gt [B]) as float32 (for counting on device)."""
+  height, width = image_hw
+  pred = box_lib.to_metric_pred_xyxy(boxes_xyxy, width, height)
+  gt = box_lib.to_metric_int_xyxy(gt_boxes_xyxy)
+  iou = jnp.where(gt_valid, box_lib.metric_iou_xyxy(pred[:, None, :], gt), 0.0)
+  has_gt = jnp.any(gt_valid, axis=-1)
+  return ((jnp.max(iou, -1) >= 0.5) & has_gt).astype(jnp.float32), has_gt.astype(jnp.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# The method.
+
+
+def input_zero_rgb(backbone_name: str, backbone_kwargs) -> jnp.ndarray:
+  """The [0, 1] RGB colour the backbone's input scaling maps to zero (its 'mean' fill)."""
+  probe = heads.make_backbone(backbone_name, backbone_kwargs)
+  norm = getattr(probe, "input_norm", "none")
+  if norm == "imagenet":
+    return jnp.asarray(blocks.IMAGENET_MEAN_RGB, jnp.float32)
+  return jnp.full((3,), 0.5 if norm == "inception" else 0.0, jnp.float32)
+
+
+@base.register_method("lchp")
+class LCHP(base.Method):
+  """LCHP on the shared loop: stages ``init`` and (unless ``lchp.run_refine`` is False) ``refine``."""
+
+  primary_eval_group = "lchp"
+
+  def __init__(self, config, info: base.RunInfo):
+    super().__init__(config, info)
+    self.c = config.lchp
+    check_lchp_config(self.c)
+    labels = lambda params: optim.path_labels(params, GROUPS)
+    self.tx_init = optim.make_optimizer(config.train, labels, info.steps_per_epoch,
+                                        self.stage_steps(INIT))
+    refine_train = ml_collections.ConfigDict(config.train.to_dict())
+    refine_train.lr = float(self.c.refine_lr)
+    refine_train.schedule = "constant"
+    refine_train.lr_mults = {"regressor": 1.0}
+    refine_train.schedule_overrides = {}
+    frozen = lambda params: {"classifier": jax.tree.map(lambda _: "frozen", params["classifier"]),
+                             "regressor": jax.tree.map(lambda _: "train", params["regressor"])}
+    self.tx_refine = optax.multi_transform(
+        {"train": optim.make_optimizer(refine_train, lambda p: jax.tree.map(lambda _: "regressor", p),
+                                       info.steps_per_epoch, max(1, self._refine_steps())),
+         "frozen": optax.set_to_zero()}, frozen)
+    self.erase_rgb = self._fill_rgb(self.c.erase_fill)
+    self.strong_rgb = self._fill_rgb(self.c.strong_fill)
+
+  # ------------------------------------------------------------------------------------------
+  # Models.
+
+  def _fill_rgb(self, fill: str):
+    if fill == "black":
+      return jnp.zeros((3,), jnp.float32)
+    return input_zero_rgb(self.config.model.backbone, dict(self.config.model.backbone_kwargs))
+
+  def classifier(self, bn_axis_name: str | None = None) -> bap.BAPClassifier:
+    return bap.BAPClassifier(
+        backbone_name=self.config.model.backbone, num_classes=self.info.num_classes,
+        backbone_kwargs=dict(self.config.model.backbone_kwargs),
+        num_attention=self.c.num_attention, feature_scale=self.c.bap_feature_scale,
+        bn_axis_name=bn_axis_name, dtype=blocks.canonical_dtype(self.config.model.dtype))
+
+  def regressor(self, bn_axis_name: str | None = None) -> regressor.BoxRegressor:
+    name = self.c.regressor_backbone or self.config.model.backbone
+    kwargs = (dict(self.c.regressor_backbone_kwargs) if self.c.regressor_backbone
+              else dict(self.config.model.backbone_kwargs))
+    dtype = blocks.canonical_dtype(self.config.model.dtype)
+    backbone = heads.make_backbone(name, kwargs, dtype=dtype, bn_axis_name=bn_axis_name)
+    return regressor.BoxRegressor(backbone=backbone, hidden_units=self.c.regressor_hidden,
+                                  pooling=self.c.regressor_pooling, output=self.c.regressor_output,
+                                  dtype=dtype)
+
+  def _refine_steps(self) -> int:
+    return ts.duration_steps(self.c, "refine", self.info.steps_per_epoch)
+
+  def stages(self):
+    stages = [base.Stage(INIT, ts.duration_steps(self.c, "init", self.info.steps_per_epoch))]
+    if self.c.run_refine:
+      stages.append(base.Stage(REFINE, self._refine_steps()))
+    return tuple(stages)
+
+  # ------------------------------------------------------------------------------------------
+  # State.
+
+  def init_state(self, rng, sample_batch):
+    images = heads.model_input(sample_batch["image"][:1])
+    k_cls, k_reg = jax.random.split(rng)
+    cls_vars = self.classifier().init({"params": k_cls}, images, train=False)
+    reg_vars = self.regressor().init({"params": k_reg}, images, train=False)
+    if self.config.model.pretrained:
+      from wsol_jax.models import pretrained  # pylint: disable=import-outside-toplevel
+      cls_vars, _ = pretrained.load_into(cls_vars, self.config.model.pretrained,
+                                         self.config.model.backbone, paths=[("backbone",)])
+      reg_name = self.c.regressor_backbone or self.config.model.backbone
+      reg_vars, _ = pretrained.load_into(reg_vars, self.config.model.pretrained, reg_name,
+                                         paths=[("backbone",)])
+    params = {"classifier": cls_vars["params"], "regressor": reg_vars["params"]}
+    stats = {"classifier": cls_vars.get("batch_stats", {}),
+             "regressor": reg_vars.get("batch_stats", {})}
+    # theta2 starts equal to theta1 (copies, so donated buffers are never shared).
+    ema = jax.tree.map(jnp.array, {"params": params["classifier"],
+                                   "batch_stats": stats["classifier"]})
+    counts = {k: jnp.zeros((), jnp.float32) for k in INIT_COUNTS}
+    return ts.create_state(params, stats, self.tx_init, ema_params=ema,
+                           extras={"counts": counts})
+
+  def enter_stage(self, state, stage):
+    if stage != REFINE:
+      return state
+    frozen_init = jax.tree.map(jnp.array, {"params": state.params["regressor"],
+                                           "batch_stats": state.batch_stats["regressor"]})
+    counts = {k: jnp.zeros((), jnp.float32) for k in REFINE_COUNTS}
+    return state.replace(opt_state=self.tx_refine.init(state.params),
+                         extras={"counts": counts, "init_regressor": frozen_init})
+
+  # ------------------------------------------------------------------------------------------
+  # Algorithm 1 with theta2.
+
+  def pseudo_boxes(self, ema_params, images) -> attention_boxes.PseudoBoxes:
+    """Algorithm 1 on ``images`` (float [0, 1]) with theta2 in inference mode; no gradient."""
+    model = self.classifier()
+    source = self.c.attention_source
+    ema_params = jax.lax.stop_gradient(ema_params)
+
+    def features_fn(x):
+      return model.apply(ema_params, x, train=False)[source]
+
+    return attention_boxes.pseudo_box_xyxy(
+        features_fn, images, self.c.delta, normalize=self.c.attention_normalize,
+        upsample=self.c.attention_upsample, erase_value=self.erase_rgb)
+
+  # ------------------------------------------------------------------------------------------
+  # Steps.
+
+  def _counts(self, state, stage: str, new: dict, axis_name):
+    """Per-epoch counters: reset at the first step of each epoch of the stage, then add ``new``."""
+    start = 0 if stage == INIT else self.stage_steps(INIT)
+    first = (state.step - start) % self.info.steps_per_epoch == 0
+    new = parallel.sum_over_devices(new, axis_name)
+    return {k: jnp.where(first, 0.0, v) + new[k] for k, v in state.extras["counts"].items()}
+
+  def train_step(self, state, batch, rng, *, stage, axis_name=None):
+    if stage == INIT:
+      return self._init_step(state, batch, axis_name)
+    if stage == REFINE:
+      return self._refine_step(state, batch, rng, axis_name)
+    raise ValueError(f"LCHP has no stage {stage!r}; stages: {[s.name for s in self.stages()]}")
+
+  def _init_step(self, state, batch, axis_name):
+    cls_model, reg_model = self.classifier(axis_name), self.regressor(axis_name)
+    images = heads.model_input(batch["image"])
+    labels = batch["label"]
+    height, width = images.shape[1:3]
+    pseudo = self.pseudo_boxes(state.ema_params, images)
+    target = box_lib.normalize_xyxy(pseudo.boxes_xyxy, width, height)
+    masked = jax.lax.stop_gradient(pseudo.masked_images)
+
+    def loss_fn(params):
+      stats = state.batch_stats["classifier"]
+      out_r, upd = cls_model.apply({"params": params["classifier"], "batch_stats": stats}, images,
+                                   train=True, mutable=["batch_stats"])
+      out_m, upd = cls_model.apply({"params": params["classifier"], **upd}, masked, train=True,
+                                   mutable=["batch_stats"])
+      ce_r = losses.cross_entropy(out_r["logits"], labels)
+      ce_m = losses.cross_entropy(out_m["logits"], labels)
+      loss_cls = jnp.mean((ce_r + ce_m) / 2.0)
+      pred, reg_upd = reg_model.apply(
+          {"params": params["regressor"], "batch_stats": state.batch_stats["regressor"]}, images,
+          train=True, mutable=["batch_stats"])
+      loss_reg = jnp.mean(box_sq_error(pred, target, self.c.coord_reduction))
+      loss = loss_cls + self.c.alpha * loss_reg
+      new_stats = {"classifier": upd.get("batch_stats", {}),
+                   "regressor": reg_upd.get("batch_stats", {})}
+      aux = dict(loss_cls=loss_cls, loss_reg=loss_reg,
+                 accuracy=jnp.mean(jnp.argmax(out_r["logits"], -1) == labels),
+                 accuracy_masked=jnp.mean(jnp.argmax(out_m["logits"], -1) == labels))
+      return loss, (aux, new_stats)
+
+    (loss, (aux, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grads = parallel.mean_over_devices(grads, axis_name)
+    new_stats = parallel.mean_over_devices(new_stats, axis_name)
+    new, grad_norm = ts.apply_gradients(state, grads, self.tx_init, batch_stats=new_stats)
+    ema = ts.ema_update(state.ema_params, {"params": new.params["classifier"],
+                                           "batch_stats": new.batch_stats["classifier"]},
+                        self.c.ema_decay)
+    hit, has_gt = gt_known_hits(pseudo.boxes_xyxy, batch["bboxes"], batch["bboxes_valid"],
+                                (height, width))
+    counts = self._counts(state, INIT, {"seen": jnp.float32(labels.shape[0]),
+                                        "with_gt": has_gt.sum(), "pseudo_gt_known": hit.sum()},
+                          axis_name)
+    new = new.replace(ema_params=ema, extras={**new.extras, "counts": counts})
+    area = box_lib.area_xyxy(pseudo.boxes_xyxy) / (height * width)
+    metrics = dict(loss=loss, grad_norm=grad_norm, pseudo_area=jnp.mean(area), **aux)
+    return new, parallel.mean_over_devices(metrics, axis_name)
+
+  def _refine_step(self, state, batch, rng, axis_name):
+    cls_model, reg_model = self.classifier(axis_name), self.regressor(axis_name)
+    images = heads.model_input(batch["image"])
+    height, width = images.shape[1:3]
+    teacher = ({"params": state.params["regressor"], "batch_stats": state.batch_stats["regressor"]}
+               if self.c.refine_teacher == "current" else state.extras["init_regressor"])
+    y_norm = regressor.ordered_box_xyxy(reg_model.apply(teacher, images, train=False))
+    y = jax.lax.stop_gradient(box_lib.denormalize_xyxy(y_norm, width, height))
+    conf = self.confidence(state, images, y)
+    keep = conf > self.c.tau
+    key = ts.step_rngs(rng, state.step, ("strong",), axis_name)["strong"]
+    c = self.c
+    params = strong_augment.sample_strong_params(
+        key, images.shape[0], scale_range=tuple(c.strong_scale), crop_pad_fraction=c.strong_crop_pad,
+        crop_pad_prob=c.strong_crop_pad_prob, hflip_prob=c.strong_hflip_prob,
+        vflip_prob=c.strong_vflip_prob)
+    s_images, s_boxes = strong_augment.strong_augment(images, y, params, fill=self.strong_rgb)
+    target = box_lib.normalize_xyxy(s_boxes, width, height)
+    # A pseudo-box that S pushed wholly out of the image has nothing to teach.
+    use = keep & ~box_lib.is_degenerate_xyxy(s_boxes)
+
+    def loss_fn(reg_params):
+      pred, upd = reg_model.apply(
+          {"params": reg_params, "batch_stats": state.batch_stats["regressor"]}, s_images,
+          train=True, mutable=["batch_stats"])
+      return refine_loss(pred, target, use, c.coord_reduction), upd.get("batch_stats", {})
+
+    (loss, reg_stats), reg_grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params["regressor"])
+    grads = {"classifier": jax.tree.map(jnp.zeros_like, state.params["classifier"]),
+             "regressor": parallel.mean_over_devices(reg_grads, axis_name)}
+    stats = {"classifier": state.batch_stats["classifier"],
+             "regressor": parallel.mean_over_devices(reg_stats, axis_name)}
+    new, grad_norm = ts.apply_gradients(state, grads, self.tx_refine, batch_stats=stats)
+    hit, has_gt = gt_known_hits(y, batch["bboxes"], batch["bboxes_valid"], (height, width))
+    keep_f = keep.astype(jnp.float32)
+    counts = self._counts(state, REFINE, {
+        "seen": jnp.float32(images.shape[0]), "kept": keep_f.sum(), "with_gt": has_gt.sum(),
+        "kept_with_gt": (keep_f * has_gt).sum(), "all_gt_known": hit.sum(),
+        "kept_gt_known": (keep_f * hit).sum()}, axis_name)
+    new = new.replace(extras={**new.extras, "counts": counts})
+    metrics = dict(loss=loss, grad_norm=grad_norm, kept_frac=jnp.mean(keep_f),
+                   confidence=jnp.mean(conf))
+    return new, parallel.mean_over_devices(metrics, axis_name)
+
+  def confidence(self, state, images, boxes_xyxy):
+    """max softmax of the classifier theta1 (inference mode) on each image cropped at its box and
+    resized to the input size: [B, H, W, 3], [B, 4] abs xyxy -> [B]."""
+    crops = strong_augment.crop_resize_xyxy(images, boxes_xyxy, images.shape[1:3])
+    variables = {"params": state.params["classifier"],
+                 "batch_stats": state.batch_stats["classifier"]}
+    logits = self.classifier().apply(jax.lax.stop_gradient(variables), crops, train=False)["logits"]
+    return jnp.max(jax.nn.softmax(logits, -1), -1)
+
+  # ------------------------------------------------------------------------------------------
+  # Evaluation.
+
+  def predict(self, state, batch):
+    images = heads.model_input(batch["image"])
+    height, width = images.shape[1:3]
+    cls_vars = {"params": state.params["classifier"],
+                "batch_stats": state.batch_stats["classifier"]}
+    logits = self.classifier().apply(cls_vars, images, train=False)["logits"]
+    reg_model = self.regressor()
+
+    def regress(variables):
+      return regressor.ordered_box_xyxy(reg_model.apply(variables, images, train=False))
+
+    out = {"lchp": {"logits": logits, "boxes": regress(
+        {"params": state.params["regressor"], "batch_stats": state.batch_stats["regressor"]})}}
+    if "init_regressor" in state.extras:
+      out["lchp_i"] = {"logits": logits, "boxes": regress(state.extras["init_regressor"])}
+    pseudo = self.pseudo_boxes(state.ema_params, images).boxes_xyxy
+    out["pseudo_label"] = {"logits": logits,
+                           "boxes": box_lib.normalize_xyxy(pseudo, width, height)}
+    return out
+
+  def pseudo_label_quality(self, state, batch):
+    """For Table 4: the regressor's boxes on ``batch`` (abs xyxy), their confidence and whether
+    they hit a GT box -> dict of [B] arrays (``boxes`` [B, 4])."""
+    images = heads.model_input(batch["image"])
+    height, width = images.shape[1:3]
+    variables = {"params": state.params["regressor"],
+                 "batch_stats": state.batch_stats["regressor"]}
+    y = box_lib.denormalize_xyxy(
+        regressor.ordered_box_xyxy(self.regressor().apply(variables, images, train=False)),
+        width, height)
+    hit, has_gt = gt_known_hits(y, batch["bboxes"], batch["bboxes_valid"], (height, width))
+    return {"boxes": y, "confidence": self.confidence(state, images, y), "gt_known": hit,
+            "has_gt": has_gt}
+
+  def on_epoch_end(self, state, ctx):
+    counts = {k: float(np.asarray(v)) for k, v in state.extras["counts"].items()}
+    if ctx.stage == INIT:
+      out = {"pseudo_gt_known": 100.0 * counts["pseudo_gt_known"] / max(counts["with_gt"], 1.0)}
+    else:
+      out = {"kept": counts["kept"], "kept_frac": counts["kept"] / max(counts["seen"], 1.0),
+             "kept_gt_known": 100.0 * counts["kept_gt_known"] / max(counts["kept_with_gt"], 1.0),
+             "all_gt_known": 100.0 * counts["all_gt_known"] / max(counts["with_gt"], 1.0)}
+    last_epoch = ctx.epoch * self.info.steps_per_epoch >= self.stage_steps(ctx.stage)
+    if last_epoch and ctx.is_main_process and self.c.figure_images > 0:
+      from wsol_jax import lchp_figures  # pylint: disable=import-outside-toplevel
+      path = os.path.join(ctx.workdir, "figures", f"lchp_{ctx.stage}_step{ctx.step}.png")
+      lchp_figures.save_fig2(self, state, ctx.sample_batch, path, self.c.figure_images)
+      ctx.writer.write_text(f"wrote {path}")
+    return out

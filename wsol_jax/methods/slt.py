@@ -1,0 +1,481 @@
+"""SLT-Net (Guo et al., CVPR 2021): strengthen learning tolerance for WSOL.
+
+Three networks (Sec. 3.1, ``L = L_LOC + L_REG + L_CLS``), trained in two stages of the shared loop:
+
+1. ``localization``: the localizer (backbone + CAM head) and the regressor in ONE compiled step.
+   * ``L_SMT`` (Eq. 8): cross-entropy, times ``alpha`` where the label is within the top-K logits.
+   * ``L_VST`` (Eq. 10-13): ``I^t = g(I)`` (colour jitter, flip, scale; :mod:`wsol_jax.transforms`),
+     ``M^it = g'(f(I^t))``, ``||M^o - M^it||^2 / (W H)``; ``L_LOC = L_SMT + beta L_VST``.
+   * The localization map is the top-K averaged CAM (Eq. 9) of the original image; thresholded, its
+     largest connected component is the regressor's pseudo-box (on device, no gradient), and the
+     regressor (backbone, FC-ReLU-FC, sigmoid) learns it with smooth L1 (Eq. 3-4).
+2. ``classifier``: a separate network (backbone + GAP + FC) with cross-entropy (Eq. 5).
+
+Inference: the class from the classifier (ten-crop), the box from the regressor (prediction group
+``system``); the localizer is reported on its own (group ``localizer``: its top-K ACAM scored by
+GT-known, MaxBoxAcc, MaxBoxAccV2). Choices where the paper is silent are fields of ``config.slt``
+(:func:`default_config`) and are explained in docs/ALGORITHMS.md ("SLT-Net").
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from wsol_jax import boxes as box_lib
+from wsol_jax import cam as cam_lib
+from wsol_jax import losses
+from wsol_jax import optim
+from wsol_jax import parallel
+from wsol_jax import train_state as ts
+from wsol_jax import transforms
+from wsol_jax import visualize as vis
+from wsol_jax.methods import base
+from wsol_jax.methods import cam as cam_method
+from wsol_jax.models import blocks, heads
+from wsol_jax.models.regressor import BoxRegressor, ordered_box_xyxy
+
+LOCALIZATION, CLASSIFIER = "localization", "classifier"
+_VST_MAPS = ("all", "acam", "gt")
+_VST_NORMALIZE = ("none", "minmax")
+_VST_STOP_GRADIENT = ("none", "original", "transformed")
+_REGRESSOR_GROUPS = {"regressor/backbone": "backbone", "regressor/fc1": "head",
+                     "regressor/fc2": "head"}
+_CLASSIFIER_GROUPS = {"classifier/backbone": "backbone", "classifier/head": "head"}
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """``config.slt`` with the paper's CUB values where it gives them (Sec. 4.1)."""
+  c = ml_collections.ConfigDict()
+  # Semantic tolerance (Sec. 3.3).
+  c.smt_k = 30  # K of Eq. 8 (CUB 30, ImageNet 100); 1 with alpha 1 is plain cross-entropy
+  c.smt_alpha = 0.4  # alpha of Eq. 8 (CUB 0.4, ImageNet 0.2)
+  c.topk_acam = True  # localization map = top-K ACAM (Eq. 9); False: the true class's CAM
+  c.acam_k = -1  # K of Eq. 9; -1: smt_k
+  # Visual stimulus tolerance (Sec. 3.4).
+  c.vst_weight = 10.0  # beta of Eq. 2; 0 drops L_VST and the second localizer pass
+  c.vst_maps = "all"  # which maps Eq. 13 compares: 'all' class maps | 'acam' | 'gt' class
+  c.vst_normalize = "none"  # 'none' (raw CAMs, as Eq. 11-13 write them) | 'minmax' per map
+  c.vst_stop_gradient = "none"  # 'none' | 'original' (M^o is a target) | 'transformed'
+  c.smt_on_transformed = False  # also apply L_SMT to I^t (averaged with the original's)
+  c.jitter = ml_collections.ConfigDict({
+      "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1,  # ColorJitter ranges
+      "flip_prob": 0.5, "scale_min": 0.75, "scale_max": 1.25})
+  c.canvas_multiple = 16  # the transformed image's canvas is rounded up to this (network stride)
+  # Pseudo-box of the regressor.
+  c.pseudo_box_threshold = 0.2  # on the min-max normalised map at the input size (CAM's 20 %)
+  c.regressor = ml_collections.ConfigDict({
+      "enabled": True, "weight": 1.0, "smooth_l1_beta": 1.0,
+      "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
+      "hidden_units": 512, "pooling": "avg", "output": "sigmoid"})
+  # The separate classifier (stage 2).
+  c.classifier = ml_collections.ConfigDict({
+      "enabled": True,
+      "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
+      "dropout_rate": 0.0,
+      "ten_crop": True,  # test-time ten-crop from the eval image resized to data.resize_size
+      # Overrides of config.train for this stage (any config.train field; unset = inherited).
+      "train": ml_collections.ConfigDict({"num_epochs": 4.0, "num_steps": -1})})
+  # Figures: the fixed first images of the eval split after every localization epoch.
+  c.figure_images = 8
+  return c
+
+
+def _check_choice(name, value, allowed):
+  if value not in allowed:
+    raise ValueError(f"config.slt.{name} must be one of {allowed}, got {value!r}")
+
+
+def _zero_colour(input_norm: str):
+  """The [0, 1] RGB colour a backbone's input scaling maps to zero (the canvas fill of g)."""
+  if input_norm == "imagenet":
+    return jnp.asarray(blocks.IMAGENET_MEAN_RGB, jnp.float32)
+  if input_norm == "inception":
+    return jnp.full((3,), 0.5, jnp.float32)
+  return jnp.zeros((3,), jnp.float32)
+
+
+def pseudo_box_normalized_xyxy(loc_maps, image_hw, threshold: float):
+  """Localization maps [B, h, w] -> the regressor's targets [B, 4] normalised xyxy, no gradient.
+
+  The map is upsampled to the input size and min-max normalised (as at evaluation), thresholded,
+  and the box of its largest 8-connected component is taken (:func:`wsol_jax.cam
+  .largest_component_box_xyxy`). A map with nothing above the threshold (a constant map) gives the
+  whole image.
+  """
+  h, w = image_hw
+  maps = cam_lib.upsample_scoremaps(jax.lax.stop_gradient(loc_maps), (h, w))
+  boxes_px = cam_lib.largest_component_box_xyxy(maps, threshold)
+  empty = box_lib.is_degenerate_xyxy(boxes_px)[:, None]
+  boxes = box_lib.normalize_xyxy(boxes_px, w, h)
+  return jax.lax.stop_gradient(jnp.where(empty, jnp.array([0.0, 0.0, 1.0, 1.0]), boxes))
+
+
+def _best_gt_iou(pred_xyxy, gt_xyxy, gt_valid):
+  """[B, 4] boxes vs [B, M, 4] GT boxes (+ [B, M] mask) -> [B] best continuous IoU."""
+  ious = box_lib.iou_xyxy(pred_xyxy[:, None, :], gt_xyxy)
+  return jnp.max(jnp.where(gt_valid, ious, 0.0), axis=1)
+
+
+@base.register_method("slt")
+class SLTNet(base.Method):
+  """SLT-Net on the shared loop (see the module docstring)."""
+
+  def __init__(self, config, info: base.RunInfo):
+    super().__init__(config, info)
+    s = config.slt
+    _check_choice("vst_maps", s.vst_maps, _VST_MAPS)
+    _check_choice("vst_normalize", s.vst_normalize, _VST_NORMALIZE)
+    _check_choice("vst_stop_gradient", s.vst_stop_gradient, _VST_STOP_GRADIENT)
+    if s.smt_k < 1 or s.smt_k > info.num_classes:
+      raise ValueError(f"config.slt.smt_k={s.smt_k} must be in [1, {info.num_classes}] (classes)")
+    if not 0.0 <= s.smt_alpha <= 1.0:
+      raise ValueError(f"config.slt.smt_alpha={s.smt_alpha} must be in [0, 1] (Eq. 8)")
+    self.acam_k = s.smt_k if s.acam_k < 0 else int(s.acam_k)
+    if not 1 <= self.acam_k <= info.num_classes:
+      raise ValueError(f"config.slt.acam_k={s.acam_k} must be in [1, {info.num_classes}]")
+    if s.vst_weight < 0:
+      raise ValueError(f"config.slt.vst_weight (beta) must be >= 0, got {s.vst_weight}")
+    self.has_regressor = bool(s.regressor.enabled)
+    self.has_classifier = bool(s.classifier.enabled)
+    self.primary_eval_group = "system" if self.has_regressor else "localizer"
+    self.dtype = blocks.canonical_dtype(config.model.dtype)
+    self.classifier_train = self._classifier_train_config()
+    j = s.jitter
+    self.jitter_kwargs = dict(brightness=j.brightness, contrast=j.contrast,
+                              saturation=j.saturation, hue=j.hue, flip_prob=j.flip_prob,
+                              scale_range=(j.scale_min, j.scale_max))
+    transforms.sample_vst_params(jax.random.key(0), 1, **self.jitter_kwargs)  # validates ranges
+    input_norm = dict(config.model.backbone_kwargs).get("input_norm", "imagenet")
+    self.fill = _zero_colour(input_norm)
+    loc_groups = dict(cam_method.LOCALIZER_GROUPS, **(_REGRESSOR_GROUPS if self.has_regressor
+                                                       else {}))
+    self.tx_loc = self._partial_optimizer(config.train, loc_groups, ("localizer", "regressor"),
+                                          self.stage_steps(LOCALIZATION))
+    if self.has_classifier:
+      self.tx_cls = self._partial_optimizer(self.classifier_train, _CLASSIFIER_GROUPS,
+                                            ("classifier",), self.stage_steps(CLASSIFIER))
+    self._figure_fn = None
+
+  # ------------------------------------------------------------------------------------------
+  # Configuration helpers.
+
+  def _classifier_train_config(self) -> ml_collections.ConfigDict:
+    """config.train with config.slt.classifier.train's fields replaced (the classifier stage)."""
+    train = ml_collections.ConfigDict(self.config.train.to_dict())
+    for key, value in self.config.slt.classifier.train.items():
+      if key not in train:
+        raise ValueError(f"config.slt.classifier.train.{key} is not a config.train field")
+      train[key] = value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+    return train
+
+  def _partial_optimizer(self, train_cfg, groups, trained: tuple[str, ...], steps: int):
+    """The loop's optimizer over the networks in ``trained``; every other network stays frozen."""
+    inner = optim.make_optimizer(train_cfg, lambda p: optim.path_labels(p, groups),
+                                 self.info.steps_per_epoch, max(1, steps))
+    labels = lambda params: {k: ("train" if k in trained else "frozen") for k in params}
+    return optax.multi_transform({"train": inner, "frozen": optax.set_to_zero()}, labels)
+
+  def stages(self):
+    out = [base.Stage(LOCALIZATION, ts.duration_steps(self.config.train, "num",
+                                                      self.info.steps_per_epoch))]
+    if self.config.slt.classifier.enabled:
+      out.append(base.Stage(CLASSIFIER, ts.duration_steps(self.config.slt.classifier.train, "num",
+                                                          self.info.steps_per_epoch)))
+    return tuple(out)
+
+  # ------------------------------------------------------------------------------------------
+  # Networks.
+
+  def localizer(self, bn_axis_name=None) -> heads.Localizer:
+    return cam_method.build_localizer(self.config, self.info.num_classes, bn_axis_name)
+
+  def _backbone_of(self, section):
+    name = section.backbone or self.config.model.backbone
+    kwargs = (dict(section.backbone_kwargs) if section.backbone
+              else dict(self.config.model.backbone_kwargs))
+    return name, kwargs
+
+  def regressor(self, bn_axis_name=None) -> BoxRegressor:
+    r = self.config.slt.regressor
+    name, kwargs = self._backbone_of(r)
+    backbone = heads.make_backbone(name, kwargs, dtype=self.dtype, bn_axis_name=bn_axis_name)
+    return BoxRegressor(backbone, hidden_units=r.hidden_units, pooling=r.pooling,
+                        output=r.output, dtype=self.dtype)
+
+  def classifier(self, bn_axis_name=None) -> heads.Localizer:
+    c = self.config.slt.classifier
+    name, kwargs = self._backbone_of(c)
+    return heads.Localizer(backbone_name=name, num_classes=self.info.num_classes,
+                           backbone_kwargs=kwargs, head="linear", dtype=self.dtype,
+                           bn_axis_name=bn_axis_name)
+
+  def _init_with_pretrained(self, module, backbone_name, rng, images):
+    variables = module.init({"params": rng, "dropout": rng}, images, train=False)
+    if self.config.model.pretrained:
+      from wsol_jax.models import pretrained  # pylint: disable=import-outside-toplevel
+      variables, _ = pretrained.load_into(variables, self.config.model.pretrained, backbone_name,
+                                          paths=[("backbone",)])
+    return variables
+
+  def init_state(self, rng, sample_batch):
+    images = heads.model_input(sample_batch["image"][:1])
+    k_loc, k_reg, k_cls = jax.random.split(rng, 3)
+    variables = {"localizer": cam_method.init_localizer_variables(
+        self.config, self.localizer(), k_loc, images)}
+    if self.has_regressor:
+      variables["regressor"] = self._init_with_pretrained(
+          self.regressor(), self._backbone_of(self.config.slt.regressor)[0], k_reg, images)
+    if self.has_classifier:
+      variables["classifier"] = self._init_with_pretrained(
+          self.classifier(), self._backbone_of(self.config.slt.classifier)[0], k_cls, images)
+    params = {k: v["params"] for k, v in variables.items()}
+    batch_stats = {k: v.get("batch_stats", {}) for k, v in variables.items()}
+    return ts.create_state(params, batch_stats, self.tx_loc)
+
+  def enter_stage(self, state, stage):
+    if stage == CLASSIFIER:
+      return state.replace(opt_state=self.tx_cls.init(state.params))
+    return state
+
+  # ------------------------------------------------------------------------------------------
+  # The localization branch: localizer (L_SMT + beta L_VST) and regressor (L_REG) in one step.
+
+  def localization_map(self, out, labels):
+    """The localizer's map [B, h, w] (raw): top-K ACAM (Eq. 9), or the true class's CAM."""
+    if self.config.slt.topk_acam:
+      return cam_lib.topk_average_cam(out["features"], out["cam_weights"],
+                                      jax.lax.stop_gradient(out["logits"]), self.acam_k)
+    return cam_lib.cams_for_classes(out["features"], out["cam_weights"], labels)
+
+  def _vst_maps(self, out, logits_o, labels):
+    """The maps Eq. 13 compares, [B, h, w, C'] (classes chosen on the ORIGINAL image's logits)."""
+    s = self.config.slt
+    if s.vst_maps == "all":
+      maps = cam_lib.class_activation_maps(out["features"], out["cam_weights"])
+    elif s.vst_maps == "acam":
+      maps = cam_lib.topk_average_cam(out["features"], out["cam_weights"], logits_o,
+                                      self.acam_k)[..., None]
+    else:
+      maps = cam_lib.cams_for_classes(out["features"], out["cam_weights"], labels)[..., None]
+    if s.vst_normalize == "minmax":
+      maps = jnp.moveaxis(cam_lib.minmax_normalize(jnp.moveaxis(maps, -1, 1)), 1, -1)
+    return maps
+
+  def _localization_step(self, state, batch, rng, axis_name):
+    s = self.config.slt
+    rngs = ts.step_rngs(rng, state.step, ("dropout", "vst"), axis_name)
+    images = heads.model_input(batch["image"])
+    labels = batch["label"]
+    n, h, w, _ = images.shape
+    use_vst = s.vst_weight > 0
+    if use_vst:
+      params_g = transforms.sample_vst_params(rngs["vst"], n, **self.jitter_kwargs)
+      canvas_hw = transforms.vst_canvas_hw((h, w), s.jitter.scale_max, s.canvas_multiple)
+      images_t = transforms.spatial_forward(transforms.colour_jitter(images, params_g), params_g,
+                                            canvas_hw, fill=self.fill)
+    localizer = self.localizer(axis_name)
+    regressor = self.regressor(axis_name) if self.has_regressor else None
+    dropout = {"dropout": rngs["dropout"]}
+
+    def loss_fn(params):
+      loc_vars = {"params": params["localizer"], "batch_stats": state.batch_stats["localizer"]}
+      out_o, updates = localizer.apply(loc_vars, images, train=True, rngs=dropout,
+                                       mutable=["batch_stats"])
+      logits = out_o["logits"]
+      smt = losses.smt_loss(logits, labels, s.smt_k, s.smt_alpha)
+      terms = {"smt": jnp.mean(smt)}
+      loss = terms["smt"]
+      if use_vst:
+        # BatchNorm statistics are kept from the original pass only (eval images are not jittered).
+        out_t, _ = localizer.apply(loc_vars, images_t, train=True, rngs=dropout,
+                                   mutable=["batch_stats"])
+        logits_sg = jax.lax.stop_gradient(logits)
+        maps_o = self._vst_maps(out_o, logits_sg, labels)
+        maps_it = transforms.spatial_inverse(self._vst_maps(out_t, logits_sg, labels), params_g,
+                                             (h, w), canvas_hw, maps_o.shape[1:3])
+        if s.vst_stop_gradient == "original":
+          maps_o = jax.lax.stop_gradient(maps_o)
+        elif s.vst_stop_gradient == "transformed":
+          maps_it = jax.lax.stop_gradient(maps_it)
+        terms["vst"] = jnp.mean(losses.vst_loss(maps_o, maps_it))
+        loss = loss + s.vst_weight * terms["vst"]
+        if s.smt_on_transformed:
+          smt_t = jnp.mean(losses.smt_loss(out_t["logits"], labels, s.smt_k, s.smt_alpha))
+          loss = loss + 0.5 * (smt_t - terms["smt"])
+      pseudo = None
+      if regressor is not None:
+        pseudo = pseudo_box_normalized_xyxy(self.localization_map(out_o, labels), (h, w),
+                                            s.pseudo_box_threshold)
+        reg_vars = {"params": params["regressor"], "batch_stats": state.batch_stats["regressor"]}
+        pred, reg_updates = regressor.apply(reg_vars, images, train=True, rngs=dropout,
+                                            mutable=["batch_stats"])
+        terms["reg"] = jnp.mean(losses.smooth_l1_loss(pred, pseudo, s.regressor.smooth_l1_beta))
+        loss = loss + s.regressor.weight * terms["reg"]
+        updates = {"localizer": updates.get("batch_stats", {}),
+                   "regressor": reg_updates.get("batch_stats", {})}
+      else:
+        updates = {"localizer": updates.get("batch_stats", {})}
+      return loss, (terms, logits, pseudo, updates)
+
+    (loss, (terms, logits, pseudo, bs_updates)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
+    grads = parallel.mean_over_devices(grads, axis_name)
+    batch_stats = dict(state.batch_stats, **bs_updates)
+    state, grad_norm = ts.apply_gradients(state, grads, self.tx_loc, batch_stats=batch_stats)
+    metrics = dict(terms, loss=loss, grad_norm=grad_norm,
+                   accuracy=jnp.mean(jnp.argmax(logits, -1) == labels),
+                   label_in_top_k=jnp.mean(losses.label_in_top_k(logits, labels, s.smt_k)))
+    if pseudo is not None:
+      # Monitoring only (the boxes never reach a gradient): how often the pseudo-box is right.
+      pseudo_px = box_lib.denormalize_xyxy(pseudo, w, h)
+      best = _best_gt_iou(pseudo_px, batch["bboxes"], batch["bboxes_valid"])
+      metrics["pseudo_box_iou50"] = jnp.mean(best >= 0.5)
+    return state, parallel.mean_over_devices(metrics, axis_name)
+
+  # ------------------------------------------------------------------------------------------
+  # The classifier (stage 2).
+
+  def _classifier_step(self, state, batch, rng, axis_name):
+    rngs = ts.step_rngs(rng, state.step, ("dropout",), axis_name)
+    model = self.classifier(axis_name)
+    images = heads.model_input(batch["image"])
+    labels = batch["label"]
+
+    def loss_fn(params):
+      variables = {"params": params["classifier"],
+                   "batch_stats": state.batch_stats["classifier"]}
+      out, updates = model.apply(variables, images, train=True, rngs=rngs,
+                                 mutable=["batch_stats"])
+      return jnp.mean(losses.cross_entropy(out["logits"], labels)), (
+          out["logits"], updates.get("batch_stats", {}))
+
+    (loss, (logits, bs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grads = parallel.mean_over_devices(grads, axis_name)
+    state, grad_norm = ts.apply_gradients(
+        state, grads, self.tx_cls, batch_stats=dict(state.batch_stats, classifier=bs))
+    metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
+               "grad_norm": grad_norm}
+    return state, parallel.mean_over_devices(metrics, axis_name)
+
+  def train_step(self, state, batch, rng, *, stage, axis_name=None):
+    if stage == LOCALIZATION:
+      return self._localization_step(state, batch, rng, axis_name)
+    if stage == CLASSIFIER:
+      return self._classifier_step(state, batch, rng, axis_name)
+    raise ValueError(f"SLT-Net has no stage {stage!r}")
+
+  # ------------------------------------------------------------------------------------------
+  # Inference.
+
+  def _localizer_out(self, state, images):
+    variables = {"params": state.params["localizer"],
+                 "batch_stats": state.batch_stats["localizer"]}
+    return self.localizer().apply(variables, images, train=False)
+
+  def _regressor_boxes(self, state, images):
+    variables = {"params": state.params["regressor"],
+                 "batch_stats": state.batch_stats["regressor"]}
+    return ordered_box_xyxy(self.regressor().apply(variables, images, train=False))
+
+  def classify(self, state, images):
+    """Class logits of the classifier; with ten-crop, log of the mean softmax over the crops."""
+    variables = {"params": state.params["classifier"],
+                 "batch_stats": state.batch_stats["classifier"]}
+    model = self.classifier()
+    if not self.config.slt.classifier.ten_crop:
+      return model.apply(variables, images, train=False)["logits"]
+    n, h, w, c = images.shape
+    size = self.config.data.resize_size
+    # The eval image (resized to h x w) is enlarged to the ten-crop resize size, then cropped.
+    big = jax.image.resize(images, (n, size, size, c), "linear", antialias=True)
+    crops = transforms.ten_crop(big, (h, w)).reshape(n * 10, h, w, c)
+    logits = model.apply(variables, crops, train=False)["logits"].reshape(n, 10, -1)
+    return jnp.log(jnp.mean(jax.nn.softmax(logits, axis=-1), axis=1) + 1e-12)
+
+  def predict(self, state, batch):
+    images = heads.model_input(batch["image"])
+    out = self._localizer_out(state, images)
+    preds = {"localizer": {"logits": out["logits"],
+                           "cam_gt": self.localization_map(out, batch["label"])}}
+    if self.has_regressor:
+      logits = self.classify(state, images) if self.has_classifier else out["logits"]
+      preds["system"] = {"logits": logits, "boxes": self._regressor_boxes(state, images)}
+    return preds
+
+  # ------------------------------------------------------------------------------------------
+  # Figures (the paper's Fig. 5 and 6): image, localization map, GT (red), localizer (green) and
+  # regressor (blue) boxes; the same images after every localization epoch.
+
+  def figure_data(self, state, batch) -> dict[str, np.ndarray]:
+    """Host arrays for the figures of ``batch``'s first ``config.slt.figure_images`` images."""
+    if self._figure_fn is None:
+      self._figure_fn = jax.jit(self._figure_arrays)
+    k = max(1, min(self.config.slt.figure_images, len(batch["image"])))
+    small = {key: np.asarray(batch[key])[:k] for key in ("image", "label", "bboxes",
+                                                         "bboxes_valid")}
+    out = jax.device_get(self._figure_fn(state, {"image": small["image"],
+                                                 "label": small["label"]}))
+    return dict(out, **small)
+
+  def _figure_arrays(self, state, batch):
+    images = heads.model_input(batch["image"])
+    _, h, w, _ = images.shape
+    out = self._localizer_out(state, images)
+    loc_map = self.localization_map(out, batch["label"])
+    scoremaps = cam_lib.upsample_scoremaps(loc_map, (h, w))
+    loc_box = cam_lib.largest_component_box_xyxy(scoremaps, self.config.eval.cam_threshold)
+    arrays = {"scoremap": scoremaps, "localizer_box": loc_box}
+    if self.has_regressor:
+      arrays["regressor_box"] = box_lib.denormalize_xyxy(self._regressor_boxes(state, images), w, h)
+    return arrays
+
+  @staticmethod
+  def figure_boxes(data, i):
+    gt = data["bboxes"][i][data["bboxes_valid"][i]]
+    drawn = [(gt, vis.RED), (data["localizer_box"][i], vis.GREEN)]
+    if "regressor_box" in data:
+      drawn.append((data["regressor_box"][i], vis.BLUE))
+    return drawn
+
+  def write_figures(self, state, batch, out_dir: str, tag: str) -> str:
+    """``out_dir/slt_<tag>.png``: one row per image, [image + boxes | heat map + boxes]."""
+    data = self.figure_data(state, batch)
+    n = len(data["image"])
+    fig = vis.method_grid(data["image"], data["scoremap"],
+                          [self.figure_boxes(data, i) for i in range(n)])
+    return str(vis.save_png(os.path.join(out_dir, f"slt_{tag}.png"), fig))
+
+  def on_epoch_end(self, state, ctx: base.HookContext):
+    if ctx.stage != LOCALIZATION:
+      return {}
+    data = self.figure_data(state, ctx.sample_batch)
+    if ctx.is_main_process:
+      fig_dir = os.path.join(ctx.workdir, "figures")
+      os.makedirs(fig_dir, exist_ok=True)
+      path = os.path.join(fig_dir, f"epoch_{ctx.epoch:03d}.npz")
+      tmp = path + ".tmp.npz"
+      np.savez_compressed(tmp, **data)
+      os.replace(tmp, path)
+      write_epochs_figure(fig_dir)
+    return {}
+
+
+def write_epochs_figure(fig_dir: str) -> str | None:
+  """``fig_dir/slt_epochs.png`` from every ``epoch_*.npz`` there: images (rows) x epochs."""
+  paths = sorted(glob.glob(os.path.join(fig_dir, "epoch_*.npz")))
+  if not paths:
+    return None
+  epochs = [dict(np.load(p)) for p in paths]
+  labels = [f"epoch {int(os.path.basename(p)[6:9])}" for p in paths]
+  first = epochs[0]
+  n = len(first["image"])
+  fig = vis.epochs_grid(first["image"], [e["scoremap"] for e in epochs],
+                        [[SLTNet.figure_boxes(e, i) for i in range(n)] for e in epochs], labels)
+  return str(vis.save_png(os.path.join(fig_dir, "slt_epochs.png"), fig))
