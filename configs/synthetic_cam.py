@@ -22,5 +22,5 @@ def get_config():
   config.train.schedule = "cosine"
   config.train.log_every_steps = 25
   config.train.checkpoint_every_epochs = 2.0
-  config.eval.batch_size = 100
+  config.eval.batch_size = 120
   return config

@@ -16,10 +16,11 @@ def get_config():
   config = config_defaults.get_base_config()
   config.method = "lchp"
   config.model.backbone = "small_vgg"
-  config.model.backbone_kwargs = {"widths": (32, 64, 128), "convs_per_stage": 1}
+  config.model.backbone_kwargs = {"widths": (16, 32, 64), "convs_per_stage": 1}
   config.lchp = lchp.default_lchp_config()
+  config.lchp.bap_feature_scale = 10.0  # 100 (WS-DAN) makes the FC's steps 100x larger
   config.lchp.init_epochs = 8.0
-  config.lchp.refine_epochs = 4.0
+  config.lchp.refine_epochs = 6.0
   config.lchp.delta = 0.7
   config.lchp.tau = 0.9
   config.lchp.refine_lr = 0.01

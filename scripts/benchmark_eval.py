@@ -77,7 +77,8 @@ def import_wsolevaluation(path: str):
       import munch  # noqa: F401
     except ImportError:
       stub = types.ModuleType("munch")
-      stub.Munch = type("Munch", (dict,), {"__getattr__": dict.__getitem__})
+      stub.Munch = type("Munch", (dict,), {"__getattr__": dict.__getitem__,
+                                           "__setattr__": dict.__setitem__})
       sys.modules["munch"] = stub
   try:
     import torchvision  # noqa: F401
@@ -119,7 +120,7 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
 
   evaluation = import_wsolevaluation(args.wsolevaluation) if args.wsolevaluation else None
-  rows = []
+  rows = []  # (evaluator, interval, seconds, MaxBoxAcc, MaxBoxAccV2, speed-up or None)
   with tempfile.TemporaryDirectory() as tmp:
     scoremap_root, metadata_root = write_synthetic(tmp, args.num_images, args.seed)
     evaluate_cams.evaluate(scoremap_root, metadata_root, 0.5, backend="fast", batch_size=2,
@@ -127,27 +128,23 @@ def main(argv=None) -> None:
     for interval in args.intervals:
       base = None
       if evaluation is not None:
-        seconds, v1, v2 = time_wsolevaluation(evaluation, scoremap_root, metadata_root, interval)
-        base = seconds
-        rows.append(("wsolevaluation (2 passes)", interval, seconds, v1, v2))
+        base, v1, v2 = time_wsolevaluation(evaluation, scoremap_root, metadata_root, interval)
+        rows.append(("wsolevaluation (2 passes)", interval, base, v1, v2, 1.0))
       for backend in args.backends:
         start = time.perf_counter()
         result = evaluate_cams.evaluate(scoremap_root, metadata_root, interval, backend=backend,
                                         progress=False)
-        rows.append((backend, interval, time.perf_counter() - start, result["MaxBoxAcc"],
-                     result["MaxBoxAccV2"]))
-      if base is not None:
-        rows = [r + ((base / r[2]),) if r[1] == interval and len(r) == 5 else r for r in rows]
+        seconds = time.perf_counter() - start
+        rows.append((f"wsol_jax {backend}", interval, seconds, result["MaxBoxAcc"],
+                     result["MaxBoxAccV2"], None if base is None else base / seconds))
 
   print(f"{args.num_images} synthetic 224x224 score maps, {os.cpu_count()} CPUs")
-  header = (f"| {'evaluator':<26} | interval | seconds | images/s | speed-up | MaxBoxAcc "
-            f"| MaxBoxAccV2 |")
-  print(header)
-  print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-  for name, interval, seconds, v1, v2, *speedup in rows:
-    up = f"{speedup[0]:.1f}x" if speedup else "-"
-    print(f"| {name:<26} | {interval:<8} | {seconds:7.2f} | {args.num_images / seconds:8.1f} "
-          f"| {up:>8} | {v1:9.2f} | {v2:11.2f} |")
+  print("| evaluator | interval | seconds | images/s | speed-up | MaxBoxAcc | MaxBoxAccV2 |")
+  print("|---|---|---|---|---|---|---|")
+  for name, interval, seconds, v1, v2, speedup in rows:
+    up = "-" if speedup is None else f"{speedup:.1f}x"
+    print(f"| {name} | {interval} | {seconds:.2f} | {args.num_images / seconds:.1f} | {up} "
+          f"| {v1:.2f} | {v2:.2f} |")
 
 
 if __name__ == "__main__":

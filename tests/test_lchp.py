@@ -1,8 +1,10 @@
-"""LCHP's steps: the EMA formula, the tau gate, the refine stage's bookkeeping, the Fig. 2 PNG."""
+"""LCHP's steps (the EMA formula, the tau gate, the refine stage's bookkeeping, the Fig. 2 PNG), and
+the whole method on the real loop: both stages, a crash mid-refine resumed, ``--mode=eval``."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import pathlib
 
 import jax
@@ -11,7 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from wsol_jax import checkpoints as ckpt_lib
 from wsol_jax import lchp_figures
+from wsol_jax import train
 from wsol_jax.methods import base
 from wsol_jax.methods import lchp
 
@@ -140,3 +144,61 @@ def test_predict_groups_and_fig2_png(method_and_state, tmp_path):
   # Ground truth in red and the pseudo-label in yellow are drawn.
   assert ((image[..., 0] > 200) & (image[..., 1] < 60) & (image[..., 2] < 60)).any()
   assert ((image[..., 0] > 200) & (image[..., 1] > 200) & (image[..., 2] < 30)).any()
+
+
+# ----------------------------------------------------------------------------------------------
+# The real loop.
+
+
+def loop_config(data_dir):
+  config = load_config("synthetic_lchp")
+  config.data.data_dir = str(data_dir)
+  config.data.synthetic.image_size = 32
+  config.data.synthetic.num_train = 32
+  config.data.synthetic.num_test = 16
+  config.data.image_size = 32
+  config.data.resize_size = 36
+  config.model.backbone_kwargs = {"widths": (8, 16), "convs_per_stage": 1}
+  config.lchp.num_attention = 4
+  config.lchp.regressor_hidden = 8
+  config.lchp.init_steps = 4
+  config.lchp.refine_steps = 4
+  config.lchp.figure_images = 2
+  config.train.batch_size = 8  # 4 steps per epoch
+  config.train.checkpoint_every_steps = 2
+  config.train.log_every_steps = 2
+  config.train.progress_bar = False
+  config.eval.batch_size = 8
+  return config
+
+
+class SimulatedCrash(RuntimeError):
+  pass
+
+
+@pytest.mark.slow
+def test_both_stages_resume_mid_refine_and_eval_reproduces(tmp_path, monkeypatch):
+  config = loop_config(tmp_path / "tfds")
+  reference = train.train_and_evaluate(config, str(tmp_path / "reference"))
+  for key in ("gt_known_loc", "lchp_i/gt_known_loc", "pseudo_label/gt_known_loc", "top1_cls"):
+    assert key in reference
+  assert (tmp_path / "reference" / "figures" / "lchp_refine_step8.png").is_file()
+
+  save = ckpt_lib.Checkpoints.save
+
+  def save_then_crash(self, step, *args, **kwargs):
+    save(self, step, *args, **kwargs)
+    if step == 6:  # the middle of the refine stage (steps 4..8)
+      raise SimulatedCrash(f"crash after saving step {step}")
+
+  workdir = tmp_path / "interrupted"
+  monkeypatch.setattr(ckpt_lib.Checkpoints, "save", save_then_crash)
+  with pytest.raises(SimulatedCrash):
+    train.train_and_evaluate(config, str(workdir))
+  monkeypatch.undo()
+  assert not (workdir / "results.json").exists()
+  resumed = train.train_and_evaluate(config, str(workdir))
+  assert resumed == reference
+
+  written = json.loads((workdir / "results.json").read_text())
+  assert train.evaluate_checkpoint(config, str(workdir)) == written

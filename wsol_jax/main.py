@@ -75,7 +75,13 @@ def main(argv):
           file=sys.stderr)
     return 2
   try:
-    MODES[_MODE.value](_CONFIG.value, _WORKDIR.value, _STEP.value)
+    config = _CONFIG.value
+    getattr(config, "method")  # a config file that failed to load raises only when used
+  except OSError as e:  # config_flags defers a config file that failed to load until here
+    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+    return 2
+  try:
+    MODES[_MODE.value](config, _WORKDIR.value, _STEP.value)
   except (ValueError, FileNotFoundError, train.NonFiniteError) as e:
     if os.environ.get("WSOL_TRACEBACK"):  # developers: the full traceback
       raise
@@ -85,5 +91,41 @@ def main(argv):
   return 0
 
 
+def _describe_bad_override(argv) -> str | None:
+  """The first ``--config.a.b=v`` naming a field the config file does not have, as a message."""
+  config_file = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  if config_file is None:
+    return None
+  try:
+    spec = importlib.util.spec_from_file_location("_wsol_config", config_file.split(":")[0])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+  except Exception:  # pylint: disable=broad-except
+    return None
+  for arg in argv:
+    if not arg.startswith("--config."):
+      continue
+    path = arg[len("--config."):].split("=", 1)[0]
+    node = config
+    for i, part in enumerate(path.split(".")):
+      if not hasattr(node, "keys") or part not in node.keys():
+        parent = ".".join(path.split(".")[:i]) or "config"
+        known = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "(not a section)"
+        return f"unknown config field {path!r} in {arg}; {parent} has: {known}"
+      node = node[part]
+  return None
+
+
+def parse_flags(argv):
+  """absl flag parsing with one-line errors (a bad --config override raises deep inside)."""
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # pylint: disable=broad-except
+    message = _describe_bad_override(argv) or " ".join(str(e).split())
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 if __name__ == "__main__":
-  app.run(lambda argv: sys.exit(main(argv)))
+  app.run(lambda argv: sys.exit(main(argv)), flags_parser=parse_flags)

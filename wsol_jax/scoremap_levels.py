@@ -154,7 +154,9 @@ def _component_nodes(values, eight):
     order[fill[flat[p]]] = p
     fill[flat[p]] += 1
 
-  parent = np.full(n, -1, np.int32)
+  parent = np.full(n, -1, np.int32)  # -1: not added yet
+  # Component statistics, valid at roots only: a pixel that joins a neighbour's component on
+  # arrival never gets its own (this and the touched-roots list keep the memory traffic low).
   count = np.empty(n, np.int32)
   bx0 = np.empty(n, np.int32)
   by0 = np.empty(n, np.int32)
@@ -162,6 +164,8 @@ def _component_nodes(values, eight):
   by1 = np.empty(n, np.int32)
   first = np.empty(n, np.int32)
   open_node = np.full(n, -1, np.int32)
+  touched_at = np.zeros(n, np.int32)  # the last state at which a root was listed as touched
+  touched = np.empty(n, np.int32)
   node_hi = np.empty(n, np.int64)
   node_lo = np.zeros(n, np.int64)
   node_stats = np.empty((n, 6), np.int64)
@@ -174,18 +178,12 @@ def _component_nodes(values, eight):
     dxs = np.array([0, -1, 1, 0])
 
   for v in range(255, 0, -1):
+    num_touched = 0
     for i in range(start[v], start[v + 1]):
       p = order[i]
       y = p // width
       x = p - y * width
-      parent[p] = p
-      count[p] = 1
-      bx0[p] = x
-      bx1[p] = x
-      by0[p] = y
-      by1[p] = y
-      first[p] = p
-      rp = p  # p's root, kept up to date as p's component absorbs its neighbours'
+      rp = -1  # p's root once p is in a component
       for k in range(len(dys)):
         ny = y + dys[k]
         nx = x + dxs[k]
@@ -197,13 +195,19 @@ def _component_nodes(values, eight):
         rq = _find(parent, q)
         if rq == rp:
           continue
-        # Both components change at this state: close their open nodes.
-        if open_node[rq] >= 0:
+        if open_node[rq] >= 0:  # this component changes at this state: close its node
           node_lo[open_node[rq]] = v
           open_node[rq] = -1
-        if open_node[rp] >= 0:
-          node_lo[open_node[rp]] = v
-          open_node[rp] = -1
+        if rp < 0:  # p joins its first neighbour's component
+          parent[p] = rq
+          count[rq] += 1
+          bx0[rq] = min(bx0[rq], x)
+          by0[rq] = min(by0[rq], y)
+          bx1[rq] = max(bx1[rq], x)
+          by1[rq] = max(by1[rq], y)
+          first[rq] = min(first[rq], p)
+          rp = rq
+          continue
         big, small = (rq, rp) if count[rq] >= count[rp] else (rp, rq)
         parent[small] = big
         count[big] += count[small]
@@ -213,8 +217,21 @@ def _component_nodes(values, eight):
         by1[big] = max(by1[big], by1[small])
         first[big] = min(first[big], first[small])
         rp = big
-    for i in range(start[v], start[v + 1]):
-      r = _find(parent, order[i])
+      if rp < 0:  # no added neighbour: a new component
+        parent[p] = p
+        count[p] = 1
+        bx0[p] = x
+        bx1[p] = x
+        by0[p] = y
+        by1[p] = y
+        first[p] = p
+        rp = p
+      if touched_at[rp] != v:
+        touched_at[rp] = v
+        touched[num_touched] = rp
+        num_touched += 1
+    for i in range(num_touched):
+      r = _find(parent, touched[i])
       if open_node[r] < 0:
         node_hi[num_nodes] = v
         node_lo[num_nodes] = 0

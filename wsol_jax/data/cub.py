@@ -155,31 +155,28 @@ class Cub(wsol_builder.WsolBuilder):
         description="Caltech-UCSD Birds-200-2011 with bounding boxes (and segmentations).",
         homepage=_HOMEPAGE, citation=_CITATION)
 
-  def _manual_dir(self, dl_manager) -> str | None:
-    try:
-      path = os.fspath(dl_manager.manual_dir)
-    except AssertionError:  # No manual dir configured / it does not exist.
-      return None
-    return path if os.path.isdir(path) else None
+  def _extract(self, dl_manager, archive) -> str:
+    return source_tree.extract_tar(archive, os.path.join(os.fspath(dl_manager.download_dir),
+                                                         "extracted"))
 
   def _locate(self, dl_manager, archive: str, marker: str, url: str, what: str
               ) -> source_tree.SourceTree:
     """The folder holding ``marker``: in the manual dir (as a folder or ``archive``) or download."""
-    manual = self._manual_dir(dl_manager)
+    manual = self.find_manual_dir(dl_manager)
     if manual:
       found = source_tree.SourceTree(manual).find_root(marker, max_depth=2)
       if found is not None:
         return found
       if os.path.isfile(os.path.join(manual, archive)):
-        extracted = dl_manager.extract(os.path.join(manual, archive))
-        found = source_tree.SourceTree(os.fspath(extracted)).find_root(marker, max_depth=2)
+        extracted = self._extract(dl_manager, os.path.join(manual, archive))
+        found = source_tree.SourceTree(extracted).find_root(marker, max_depth=2)
         if found is not None:
           return found
         raise FileNotFoundError(f"{os.path.join(manual, archive)} holds no {marker}")
       raise FileNotFoundError(
           f"{what}: neither {archive} nor a folder with {marker} in the manual dir {manual}")
-    extracted = dl_manager.download_and_extract(url)
-    found = source_tree.SourceTree(os.fspath(extracted)).find_root(marker, max_depth=2)
+    extracted = self._extract(dl_manager, dl_manager.download(url))
+    found = source_tree.SourceTree(extracted).find_root(marker, max_depth=2)
     if found is None:
       raise FileNotFoundError(f"the download of {url} holds no {marker}")
     return found
@@ -200,7 +197,7 @@ class Cub(wsol_builder.WsolBuilder):
                           ) -> source_tree.SourceTree:
     """segmentations/ next to CUB_200_2011/ or in the manual dir, segmentations.tgz, or download."""
     cub_dir = tree.describe("").rstrip("/")
-    manual = self._manual_dir(dl_manager)
+    manual = self.find_manual_dir(dl_manager)
     candidates = [os.path.join(cub_dir, "segmentations"),
                   os.path.join(os.path.dirname(cub_dir), "segmentations")]
     if manual:
@@ -214,9 +211,9 @@ class Cub(wsol_builder.WsolBuilder):
         raise FileNotFoundError(
             f"cub/with_masks needs the segmentations: put segmentations.tgz or its "
             f"segmentations/ folder in the manual dir {manual}")
-      extracted = os.fspath(dl_manager.extract(archive))
+      extracted = self._extract(dl_manager, archive)
     else:
-      extracted = os.fspath(dl_manager.download_and_extract(SEGMENTATIONS_URL))
+      extracted = self._extract(dl_manager, dl_manager.download(SEGMENTATIONS_URL))
     inner = os.path.join(extracted, "segmentations")
     return source_tree.SourceTree(inner if os.path.isdir(inner) else extracted)
 

@@ -55,7 +55,8 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
   if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
     arr = np.asarray(img, dtype=np.float64)
     hi = float(arr.max()) if arr.size else 0.0
-    arr = np.clip(arr * (255.0 / hi) if hi > 255 else arr, 0, 255).astype(np.uint8)
+    # 16-bit data (values above 255) -> 8 bits; 8-bit data stored in a wide mode is kept.
+    arr = np.clip(np.rint(arr / 257.0) if hi > 255 else arr, 0, 255).astype(np.uint8)
     return np.repeat(arr[..., None], 3, axis=-1)
   if img.mode != "RGB":
     # RGBA/LA: alpha dropped; P: palette expanded; L/1: gray replicated; CMYK/YCbCr: converted.

@@ -10,6 +10,9 @@ from __future__ import annotations
 import copy
 import os
 import pathlib
+import shutil
+import tarfile
+import tempfile
 import zipfile
 
 from wsol_jax.data import decode
@@ -91,6 +94,31 @@ class SourceTree:
           pass
       frontier = next_frontier
     return None
+
+
+def extract_tar(archive: str | os.PathLike, dest_root: str | os.PathLike) -> str:
+  """Extract a .tar / .tgz once into ``dest_root/<archive name>``; returns that folder.
+
+  (TFDS's own extractor needs TensorFlow.) Extraction goes to a temporary folder that is renamed
+  when complete, so an interrupted run never leaves a half-extracted tree that looks finished.
+  """
+  archive = os.fspath(archive)
+  dest = os.path.join(os.fspath(dest_root), os.path.basename(archive) + ".extracted")
+  if os.path.isdir(dest):
+    return dest
+  os.makedirs(dest_root, exist_ok=True)
+  tmp = tempfile.mkdtemp(dir=dest_root, prefix=".extracting-")
+  try:
+    with tarfile.open(archive) as tar:
+      if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse unsafe members.
+        tar.extractall(tmp, filter="data")
+      else:
+        tar.extractall(tmp)
+    os.replace(tmp, dest)
+  except (tarfile.TarError, OSError, EOFError) as e:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise FileNotFoundError(f"cannot extract {archive}: {type(e).__name__}: {e}") from None
+  return dest
 
 
 def parse_fields(line: str, count: int, *, where: str, sep: str | None = None) -> list[str]:

@@ -92,7 +92,7 @@ class TinyImagenet(wsol_builder.WsolBuilder):
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First release."}
   EVAL_SPLIT = "validation"
-  MANUAL_FILES = f"{ARCHIVE} or its extracted tiny-imagenet-200/ folder"
+  MANUAL_FILES = f"{ARCHIVE} (or tiny-imagenet*.zip) or its extracted tiny-imagenet-200/ folder"
   MANUAL_DOWNLOAD_INSTRUCTIONS = f"Place {MANUAL_FILES} in the manual dir (from {URL})."
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -101,21 +101,22 @@ class TinyImagenet(wsol_builder.WsolBuilder):
         homepage="https://www.kaggle.com/c/tiny-imagenet", citation=_CITATION)
 
   def _find_tree(self, dl_manager) -> source_tree.SourceTree:
-    try:
-      manual = os.fspath(dl_manager.manual_dir)
-    except AssertionError:
-      manual = None
-    if manual and os.path.isdir(manual):
-      archive = os.path.join(manual, ARCHIVE)
-      location = archive if os.path.isfile(archive) else manual
-      where = f"{archive} / {manual}"
+    """The root holding wnids.txt: a zip in the manual dir, a folder there, or the download."""
+    manual = self.find_manual_dir(dl_manager)
+    if manual:
+      # The official name first, then renamed cuts such as tiny-imagenet-200-sub20.zip.
+      zips = [ARCHIVE] + sorted(f for f in os.listdir(manual)
+                                if f.startswith("tiny-imagenet") and f.endswith(".zip"))
+      locations = [os.path.join(manual, z) for z in dict.fromkeys(zips)
+                   if os.path.isfile(os.path.join(manual, z))] + [manual]
     else:
-      location = os.fspath(dl_manager.download(URL))
-      where = URL
-    found = source_tree.SourceTree(location).find_root("wnids.txt", max_depth=2)
-    if found is None:
-      raise FileNotFoundError(f"tiny_imagenet: no wnids.txt (official layout) in {where}")
-    return found
+      locations = [os.fspath(dl_manager.download(URL))]
+    for location in locations:
+      found = source_tree.SourceTree(location).find_root("wnids.txt", max_depth=2)
+      if found is not None:
+        return found
+    raise FileNotFoundError(
+        f"tiny_imagenet: no wnids.txt (official layout) in {', '.join(locations)}")
 
   def _split_generators(self, dl_manager):
     tree = self._find_tree(dl_manager)

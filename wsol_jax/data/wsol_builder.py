@@ -111,6 +111,22 @@ class WsolBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         metadata=tfds.core.MetadataDict(),
         **info_kwargs)
 
+  def find_manual_dir(self, dl_manager) -> str | None:
+    """The manual dir when it holds files; None (-> download) when the user gave none.
+
+    Raises FileNotFoundError for a manual dir that was given but is missing or empty, rather
+    than silently falling back to a download.
+    """
+    try:
+      return os.fspath(dl_manager.manual_dir)
+    except AssertionError:  # Not given (TFDS then points at <download_dir>/manual), or empty.
+      given = getattr(dl_manager, "_manual_dir", None)
+      default = os.path.join(os.fspath(dl_manager.download_dir), "manual")
+      if given and os.path.abspath(os.fspath(given)) != os.path.abspath(default):
+        raise FileNotFoundError(f"{self.name}: the manual dir {os.fspath(given)} is missing or "
+                                f"empty; it should hold {self.MANUAL_FILES}") from None
+      return None
+
   def set_class_names(self, names: Sequence[str]) -> None:
     """Fix the label names (label i = names[i]); call in ``_split_generators``."""
     if not names:

@@ -94,6 +94,46 @@ def default_lchp_config() -> ml_collections.ConfigDict:
   return c
 
 
+def paper_config(dataset: str) -> ml_collections.ConfigDict:
+  """The paper's settings common to its three datasets (Sec. 4.3), for ``configs/*_lchp.py``.
+
+  InceptionV3-BAP classifier (Mixed_6e cut, ImageNet weights) and an InceptionV3 regressor; SGD
+  (momentum 0.9, L2 weight decay 1e-5), batch 32, lr 2e-3, the classifier's lr x0.9 after every
+  epoch and the regressor's constant; images resized to 512 and randomly cropped to 448 + flip
+  (evaluation: resized to 448). Dataset files set the epochs, delta and the refinement lr.
+  """
+  from wsol_jax import config_defaults  # pylint: disable=import-outside-toplevel
+  config = config_defaults.get_base_config()
+  config.method = "lchp"
+  config.data.name = dataset
+  config.data.image_size = 448
+  config.data.resize_size = 512
+  config.data.train_augment = "random_crop"
+  config.data.hflip = True
+  config.data.eval_mode = "resize"
+  config.data.worker_count = 4
+  config.model.backbone = "inception_v3"
+  config.model.backbone_kwargs = {"output": "features"}  # Mixed_6e
+  config.model.pretrained = "imagenet"
+  config.lchp = default_lchp_config()
+  config.train.batch_size = 32
+  config.train.optimizer = "sgd"
+  config.train.lr = 2e-3
+  config.train.lr_mults = {"classifier": 1.0, "regressor": 1.0}
+  config.train.momentum = 0.9
+  config.train.nesterov = False
+  config.train.weight_decay = 1e-5
+  config.train.weight_decay_mode = "l2"
+  config.train.schedule = "exponential"
+  config.train.decay_factor = 0.9
+  config.train.decay_every_epochs = 1.0
+  config.train.schedule_overrides = {"regressor": "constant"}
+  config.train.log_every_steps = 50
+  config.train.checkpoint_every_epochs = 1.0
+  config.eval.batch_size = 32
+  return config
+
+
 def _check_choice(name: str, value, allowed) -> None:
   if value not in allowed:
     raise ValueError(f"config.lchp.{name}={value!r} is not one of {allowed}")
@@ -117,17 +157,23 @@ def check_lchp_config(c: ml_collections.ConfigDict) -> None:
 # Losses (Eq. 1, 2, 6).
 
 
-def box_sq_error(pred_boxes, target_boxes, reduction: str = "sum"):
-  """[B, 4] x [B, 4] normalised boxes -> [B] squared error over the coordinates (sum or mean)."""
-  sq = jnp.square(pred_boxes.astype(jnp.float32) - target_boxes.astype(jnp.float32))
+def box_sq_error(pred_boxes, target_boxes, reduction: str = "sum", keep=None):
+  """[B, 4] x [B, 4] normalised boxes -> [B] squared error over the coordinates (sum or mean).
+
+  Rows where ``keep`` [B] is False are exactly 0, gradient included: the difference is selected
+  away before squaring, so not even a NaN target there can reach the gradient.
+  """
+  diff = pred_boxes.astype(jnp.float32) - target_boxes.astype(jnp.float32)
+  if keep is not None:
+    diff = jnp.where(keep[:, None], diff, 0.0)
+  sq = jnp.square(diff)
   return jnp.sum(sq, -1) if reduction == "sum" else jnp.mean(sq, -1)
 
 
 def refine_loss(pred_boxes, target_boxes, keep, reduction: str = "sum"):
-  """Eq. 6: ``(1/N) sum_i 1[keep_i] ||pred_i - target_i||^2``; rows with ``keep`` False add exactly
-  nothing, gradient included (``where``, not a multiply, so even a NaN there cannot leak)."""
-  per = box_sq_error(pred_boxes, target_boxes, reduction)
-  return jnp.mean(jnp.where(keep, per, 0.0))
+  """Eq. 6: ``(1/N) sum_i 1[keep_i] ||pred_i - target_i||^2``, N the whole batch; rows with
+  ``keep`` False contribute exactly nothing, to the loss and to the gradient."""
+  return jnp.mean(box_sq_error(pred_boxes, target_boxes, reduction, keep))
 
 
 def gt_known_hits(boxes_xyxy, gt_boxes_xyxy, gt_valid, image_hw):

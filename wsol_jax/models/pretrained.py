@@ -277,8 +277,9 @@ def _check_known(converted, flat_target, paths, family: str, source: str) -> Non
 
 
 def _find_backbones(flat_target: Mapping[Key, Any], source_keys, family: str) -> list[Key]:
-  """Paths P (within 'params') holding a backbone: every P/module is a module of the family."""
-  modules = {k[1] for k in _full_keys(family)}
+  """Paths P (within 'params') holding a backbone: every module under P is one the file has."""
+  del family
+  modules = {k[1] for k in source_keys}
   anchor = min(source_keys)[1]  # any module the file has, e.g. 'conv1'
   children: dict[Key, set[str]] = {}
   for key in flat_target:

@@ -1,0 +1,23 @@
+"""LCHP on ImageNet-1k (ILSVRC2012 localisation) with InceptionV3-BAP, the paper's settings.
+
+10 init epochs, 5 refine epochs at lr 2e-4, delta 0.7, tau 0.9; the rest is
+:func:`wsol_jax.methods.lchp.paper_config`. ImageNet images may hold several GT boxes; a prediction
+counts as located when it overlaps any of them (IoU >= 0.5).
+
+Prepare the data first: ``python -m wsol_jax.data.prepare --dataset=imagenet_loc --manual_dir=DIR``.
+"""
+
+from wsol_jax.methods import lchp
+
+
+def get_config():
+  config = lchp.paper_config("imagenet_loc")
+  config.lchp.init_epochs = 10.0
+  config.lchp.refine_epochs = 5.0
+  config.lchp.refine_lr = 2e-4
+  config.lchp.delta = 0.7
+  config.lchp.tau = 0.9
+  config.data.max_boxes = 16
+  config.train.log_every_steps = 200
+  config.train.eval_every_epochs = 5.0
+  return config

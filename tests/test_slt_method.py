@@ -1,0 +1,180 @@
+"""SLT-Net's steps: one compiled joint step (traced once under jit and pmap), the same numbers on
+one device, an 8-device mesh and pmap, no gradient through the pseudo-box, the CAM baseline at
+K = 1 / alpha = 1 / beta = 0, the classifier stage and the predictions."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wsol_jax import config_defaults, parallel
+from wsol_jax.methods import base
+from wsol_jax.methods import slt as slt_lib
+from wsol_jax.methods.cam import CAM
+
+BATCH, SIZE, CLASSES = 16, 16, 6
+INFO = base.RunInfo(num_classes=CLASSES, steps_per_epoch=4, train_size=64)
+
+
+def tiny_config(**slt_overrides):
+  config = config_defaults.get_base_config()
+  config.method = "slt"
+  config.model.backbone_kwargs = {"widths": (4, 8), "convs_per_stage": 1}  # stride 2
+  config.model.head_channels = 8
+  config.data.image_size, config.data.resize_size = SIZE, 18
+  config.train.batch_size = BATCH
+  config.train.num_steps = 8
+  config.train.lr = 0.1
+  config.slt = slt_lib.default_config()
+  config.slt.smt_k, config.slt.smt_alpha = 2, 0.4
+  config.slt.canvas_multiple = 2
+  config.slt.regressor.hidden_units = 8
+  config.slt.classifier.train.num_steps = 4
+  for k, v in slt_overrides.items():
+    node, *path = k.split("__")
+    target = config.slt
+    for p in [node] + path[:-1]:
+      target = target[p] if p in target else target
+    target[path[-1] if path else node] = v
+  return config
+
+
+def batches(n, seed=0):
+  rng = np.random.default_rng(seed)
+  out = []
+  for _ in range(n):
+    boxes = np.zeros((BATCH, 2, 4), np.float32)
+    boxes[:, 0] = [2, 3, 12, 14]
+    out.append({"image": rng.integers(0, 256, (BATCH, SIZE, SIZE, 3), dtype=np.uint8),
+                "label": rng.integers(0, CLASSES, (BATCH,), dtype=np.int32),
+                "bboxes": boxes, "bboxes_valid": np.array([[True, False]] * BATCH),
+                "valid": np.ones(BATCH, bool), "image_id": np.array([b"x"] * BATCH)})
+  return out
+
+
+def run_steps(method, runner, data, stage=slt_lib.LOCALIZATION, state=None):
+  """Runs the step over ``data``; returns (host state, metrics, number of traces)."""
+  traces = []
+
+  def step(s, b, r, axis_name):
+    traces.append(1)  # Python runs only while tracing
+    return method.train_step(s, b, r, stage=stage, axis_name=axis_name)
+
+  state = state if state is not None else method.init_state(jax.random.key(0), data[0])
+  state = runner.place_state(state)
+  compiled = runner.compile_step(step)
+  metrics = []
+  for batch in data:
+    state, m = compiled(state, runner.shard_batch(batch), jax.random.key(1))
+    metrics.append(runner.metrics_to_host(m))
+  return jax.device_get(runner.checkpointable(state)), metrics, len(traces)
+
+
+# With zero jitter ranges g is the identity, so every device count draws the same (trivial) VST
+# parameters and the three layouts must agree; the step still runs both passes, g', the top-K
+# ACAM, the on-device pseudo-box and the regressor.
+IDENTITY_G = dict(jitter__brightness=0.0, jitter__contrast=0.0, jitter__saturation=0.0,
+                  jitter__hue=0.0, jitter__flip_prob=0.0, jitter__scale_min=1.0,
+                  jitter__scale_max=1.0)
+
+
+@pytest.fixture(scope="module")
+def single_device_run():
+  method = slt_lib.SLTNet(tiny_config(**IDENTITY_G), INFO)
+  return run_steps(method, parallel.JitRunner(devices=jax.devices()[:1]), batches(3))
+
+
+@pytest.mark.parametrize("make_runner", [parallel.JitRunner, parallel.PmapRunner],
+                         ids=["jit_mesh8", "pmap8"])
+def test_joint_step_traced_once_and_equal_across_layouts(make_runner, single_device_run):
+  method = slt_lib.SLTNet(tiny_config(**IDENTITY_G), INFO)
+  state, metrics, n_traces = run_steps(method, make_runner(), batches(3))
+  assert n_traces == 1  # three steps, one compilation
+  ref_state, ref_metrics, ref_traces = single_device_run
+  assert ref_traces == 1
+  assert set(metrics[0]) >= {"loss", "smt", "vst", "reg", "pseudo_box_iou50", "grad_norm"}
+  for got, want in zip(jax.tree.leaves(state.params), jax.tree.leaves(ref_state.params)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  for got, want in zip(metrics, ref_metrics):
+    for k in got:
+      np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-5)
+  assert metrics[0]["reg"] > 0 and metrics[0]["grad_norm"] > 0
+
+
+def test_full_vst_step_traced_once_with_random_transforms():
+  method = slt_lib.SLTNet(tiny_config(), INFO)
+  _, metrics, n_traces = run_steps(method, parallel.JitRunner(devices=jax.devices()[:1]),
+                                   batches(3, seed=1))
+  assert n_traces == 1
+  assert all(m["vst"] > 0 for m in metrics)  # a real transform leaves a real difference
+
+
+def test_pseudo_box_carries_no_gradient():
+  maps = jax.random.uniform(jax.random.key(0), (2, 4, 4))
+  grad = jax.grad(lambda m: jnp.sum(slt_lib.pseudo_box_normalized_xyxy(m, (8, 8), 0.2)))(maps)
+  np.testing.assert_array_equal(grad, 0.0)
+  # In the step: the regressor's loss leaves the localizer's update unchanged.
+  data = batches(1, seed=2)
+  runner = parallel.JitRunner(devices=jax.devices()[:1])
+  with_reg = slt_lib.SLTNet(tiny_config(), INFO)
+  without = slt_lib.SLTNet(tiny_config(regressor__weight=0.0), INFO)
+  state0 = with_reg.init_state(jax.random.key(0), data[0])
+  s1, m1, _ = run_steps(with_reg, runner, data, state=state0)
+  s2, _, _ = run_steps(without, runner, data, state=state0)
+  assert m1[0]["reg"] > 0
+  for a, b in zip(jax.tree.leaves(s1.params["localizer"]), jax.tree.leaves(s2.params["localizer"])):
+    np.testing.assert_array_equal(a, b)
+  moved = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(s1.params["regressor"]),
+                                                     jax.tree.leaves(s2.params["regressor"]))]
+  assert any(moved)
+
+
+def test_k1_alpha1_without_vst_is_the_cam_baseline_step():
+  data = batches(2, seed=3)
+  runner = parallel.JitRunner(devices=jax.devices()[:1])
+  config = tiny_config(smt_k=1, smt_alpha=1.0, vst_weight=0.0, topk_acam=False)
+  config.slt.regressor.enabled = False
+  config.slt.classifier.enabled = False
+  slt_method = slt_lib.SLTNet(config, INFO)
+  cam_method = CAM(config, INFO)
+  cam_state = cam_method.init_state(jax.random.key(0), data[0])
+  slt_state = slt_method.init_state(jax.random.key(0), data[0])
+  slt_state = slt_state.replace(params=cam_state.params, batch_stats=cam_state.batch_stats,
+                                opt_state=slt_method.tx_loc.init(cam_state.params))
+  cam_after, cam_metrics, _ = run_steps(cam_method, runner, data, stage="train", state=cam_state)
+  slt_after, slt_metrics, _ = run_steps(slt_method, runner, data, state=slt_state)
+  for a, b in zip(jax.tree.leaves(cam_after.params), jax.tree.leaves(slt_after.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(cam_metrics[-1]["loss"], slt_metrics[-1]["loss"], rtol=1e-5)
+
+
+def test_classifier_stage_trains_only_the_classifier_and_predict():
+  method = slt_lib.SLTNet(tiny_config(), INFO)
+  assert [s.name for s in method.stages()] == ["localization", "classifier"]
+  data = batches(2, seed=4)
+  runner = parallel.JitRunner(devices=jax.devices()[:1])
+  state = method.enter_stage(method.init_state(jax.random.key(0), data[0]), "classifier")
+  after, metrics, _ = run_steps(method, runner, data, stage="classifier", state=state)
+  for net in ("localizer", "regressor"):
+    for a, b in zip(jax.tree.leaves(state.params[net]), jax.tree.leaves(after.params[net])):
+      np.testing.assert_array_equal(a, b)
+  assert any(not np.array_equal(a, b) for a, b in zip(
+      jax.tree.leaves(state.params["classifier"]), jax.tree.leaves(after.params["classifier"])))
+  preds = jax.jit(method.predict)(after, {k: data[0][k] for k in ("image", "label")})
+  assert preds["localizer"]["cam_gt"].shape == (BATCH, SIZE // 2, SIZE // 2)
+  boxes = np.asarray(preds["system"]["boxes"])
+  assert boxes.shape == (BATCH, 4) and boxes.min() >= 0 and boxes.max() <= 1
+  assert np.all(boxes[:, 2] >= boxes[:, 0]) and np.all(boxes[:, 3] >= boxes[:, 1])
+  probs = np.exp(np.asarray(preds["system"]["logits"]))
+  np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-4)  # ten-crop: log mean softmax
+
+
+def test_bad_config_values_are_one_line_errors():
+  with pytest.raises(ValueError, match="vst_maps"):
+    slt_lib.SLTNet(tiny_config(vst_maps="some"), INFO)
+  with pytest.raises(ValueError, match="smt_k"):
+    slt_lib.SLTNet(tiny_config(smt_k=CLASSES + 1), INFO)
+  with pytest.raises(ValueError, match="hue"):
+    slt_lib.SLTNet(tiny_config(jitter__hue=0.9), INFO)
