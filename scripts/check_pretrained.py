@@ -76,8 +76,9 @@ def classify(arch: str, weights: str, images_uint8: np.ndarray, batch_size: int 
   """[N, S, S, 3] uint8 -> [N, 1000] logits of the backbone's ImageNet head with ``weights``."""
   family, _ = pretrained.family_of(arch)
   model = get_backbone(arch, output="logits", **_CLASSIFIER_KWARGS.get(family, {}))
-  variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, *images_uint8.shape[1:])),
-                         train=False)
+  # Every variable comes from the file, so only the structure is needed (no random init).
+  variables = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False),
+                             jax.ShapeDtypeStruct((1, *images_uint8.shape[1:]), jnp.float32))
   variables, report = pretrained.load_into(variables, weights, model, paths=[()])
   print(report.summary(), file=sys.stderr)
   apply = jax.jit(lambda v, x: model.apply(v, x.astype(jnp.float32) / 255.0, train=False))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import collections
 
+import backbone_helpers
 import flax
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -321,24 +321,11 @@ def _torch_input(images, input_norm):
 
 
 def _load(arch, weights_path, images, **kwargs):
-  """Load the file into our backbone (no random init: the structure comes from eval_shape)."""
-  model = get_backbone(arch, **kwargs)
-  shapes = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False),
-                          jnp.asarray(images))
-  variables, report = pretrained.load_into(shapes, str(weights_path), model, paths=[()])
-  assert all(isinstance(a, jax.Array) for a in jax.tree.leaves(variables)), "not all loaded"
-  return variables, report
-
-
-# For one small batch XLA's optimisations cost far more compile time than they save.
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+  return backbone_helpers.load_file(get_backbone(arch, **kwargs), weights_path, images)
 
 
 def _apply(arch, variables, images, **kwargs):
-  model = get_backbone(arch, **kwargs)
-  fn = jax.jit(lambda v, x: model.apply(v, x, train=False))
-  return np.asarray(fn.lower(variables, images).compile(compiler_options=FAST_COMPILE)(
-      variables, images))
+  return backbone_helpers.fast_apply(get_backbone(arch, **kwargs), variables, images)
 
 
 def _assert_close(ours, ref, what):

@@ -144,6 +144,7 @@ def test_loader_errors(cfg):
 
 
 def test_two_workers_give_the_same_batches(cfg):
+  """Workers transform single examples; batches (and a restart from state) match 0 workers."""
   make = lambda workers: pipeline.make_train_loader(cfg, 8, seed=3, shard_index=0, shard_count=1,
                                                     worker_count=workers)
   expected = _take(make(0), 9)
@@ -157,6 +158,3 @@ def test_two_workers_give_the_same_batches(cfg):
   resumed.set_state(state)
   _assert_batches_equal(_take(resumed, 5), expected[4:])
   resumed.close()
-  evals = [list(pipeline.make_eval_loader(cfg, 8, shard_index=0, shard_count=1,
-                                          worker_count=w)) for w in (0, 2)]
-  _assert_batches_equal(*evals)

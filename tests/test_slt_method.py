@@ -32,12 +32,12 @@ def tiny_config(**slt_overrides):
   config.slt.canvas_multiple = 2
   config.slt.regressor.hidden_units = 8
   config.slt.classifier.train.num_steps = 4
-  for k, v in slt_overrides.items():
-    node, *path = k.split("__")
-    target = config.slt
-    for p in [node] + path[:-1]:
-      target = target[p] if p in target else target
-    target[path[-1] if path else node] = v
+  for key, value in slt_overrides.items():  # 'jitter__hue' -> config.slt.jitter.hue
+    *parents, leaf = key.split("__")
+    node = config.slt
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
   return config
 
 
@@ -54,7 +54,7 @@ def batches(n, seed=0):
   return out
 
 
-def run_steps(method, runner, data, stage=slt_lib.LOCALIZATION, state=None):
+def run_steps(method, runner, data, stage=slt_lib.LOCALIZATION, state=None, placed=False):
   """Runs the step over ``data``; returns (host state, metrics, number of traces)."""
   traces = []
 
@@ -63,7 +63,7 @@ def run_steps(method, runner, data, stage=slt_lib.LOCALIZATION, state=None):
     return method.train_step(s, b, r, stage=stage, axis_name=axis_name)
 
   state = state if state is not None else method.init_state(jax.random.key(0), data[0])
-  state = runner.place_state(state)
+  state = state if placed else runner.place_state(state)
   compiled = runner.compile_step(step)
   metrics = []
   for batch in data:
@@ -72,54 +72,53 @@ def run_steps(method, runner, data, stage=slt_lib.LOCALIZATION, state=None):
   return jax.device_get(runner.checkpointable(state)), metrics, len(traces)
 
 
-# With zero jitter ranges g is the identity, so every device count draws the same (trivial) VST
-# parameters and the three layouts must agree; the step still runs both passes, g', the top-K
-# ACAM, the on-device pseudo-box and the regressor.
-IDENTITY_G = dict(jitter__brightness=0.0, jitter__contrast=0.0, jitter__saturation=0.0,
-                  jitter__hue=0.0, jitter__flip_prob=0.0, jitter__scale_min=1.0,
-                  jitter__scale_max=1.0)
+# A deterministic but real g: every image flipped and scaled by 1.25 (no colour jitter), so the
+# per-device random keys of pmap draw the same transform as the global key of jit and the two
+# layouts must agree; the step runs both passes, g', the top-K ACAM, the on-device pseudo-box and
+# the regressor.
+FIXED_G = dict(jitter__brightness=0.0, jitter__contrast=0.0, jitter__saturation=0.0,
+               jitter__hue=0.0, jitter__flip_prob=1.0, jitter__scale_min=1.25,
+               jitter__scale_max=1.25)
 
 
-@pytest.fixture(scope="module")
-def single_device_run():
-  method = slt_lib.SLTNet(tiny_config(**IDENTITY_G), INFO)
-  return run_steps(method, parallel.JitRunner(devices=jax.devices()[:1]), batches(3))
+def pmap_native(runner, state):
+  """The state with the sharding pmap's own outputs have (see the note in the test)."""
+  return jax.pmap(lambda x: x, axis_name=parallel.PMAP_AXIS)(runner.place_state(state))
 
 
-@pytest.mark.parametrize("make_runner", [parallel.JitRunner, parallel.PmapRunner],
-                         ids=["jit_mesh8", "pmap8"])
-def test_joint_step_traced_once_and_equal_across_layouts(make_runner, single_device_run):
-  method = slt_lib.SLTNet(tiny_config(**IDENTITY_G), INFO)
-  state, metrics, n_traces = run_steps(method, make_runner(), batches(3))
-  assert n_traces == 1  # three steps, one compilation
-  ref_state, ref_metrics, ref_traces = single_device_run
-  assert ref_traces == 1
-  assert set(metrics[0]) >= {"loss", "smt", "vst", "reg", "pseudo_box_iou50", "grad_norm"}
-  for got, want in zip(jax.tree.leaves(state.params), jax.tree.leaves(ref_state.params)):
+def test_joint_step_compiles_once_and_agrees_under_jit_mesh_and_pmap():
+  data = batches(2)
+  results = {}
+  for name, runner in (("jit", parallel.JitRunner()), ("pmap", parallel.PmapRunner())):
+    method = slt_lib.SLTNet(tiny_config(**FIXED_G), INFO)
+    state = method.init_state(jax.random.key(0), data[0])
+    if name == "pmap":
+      # flax's replicate places arrays on a mesh named '_device_put_sharded' while pmap returns
+      # them on one named after its axis; that sharding change alone retraces a pmapped step once
+      # (the CAM step too). Starting from pmap's own layout shows what the step itself does.
+      state = pmap_native(runner, state)
+    results[name] = run_steps(method, runner, data, state=state, placed=name == "pmap")
+    assert results[name][2] == 1, f"{name}: the joint step was traced {results[name][2]} times"
+  (s_jit, m_jit, _), (s_pmap, m_pmap, _) = results["jit"], results["pmap"]
+  assert set(m_jit[0]) >= {"loss", "smt", "vst", "reg", "pseudo_box_iou50", "grad_norm"}
+  assert m_jit[0]["vst"] > 0 and m_jit[0]["reg"] > 0 and m_jit[0]["grad_norm"] > 0
+  for got, want in zip(jax.tree.leaves(s_pmap.params), jax.tree.leaves(s_jit.params)):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-  for got, want in zip(metrics, ref_metrics):
+  for got, want in zip(m_pmap, m_jit):
     for k in got:
       np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-5)
-  assert metrics[0]["reg"] > 0 and metrics[0]["grad_norm"] > 0
-
-
-def test_full_vst_step_traced_once_with_random_transforms():
-  method = slt_lib.SLTNet(tiny_config(), INFO)
-  _, metrics, n_traces = run_steps(method, parallel.JitRunner(devices=jax.devices()[:1]),
-                                   batches(3, seed=1))
-  assert n_traces == 1
-  assert all(m["vst"] > 0 for m in metrics)  # a real transform leaves a real difference
 
 
 def test_pseudo_box_carries_no_gradient():
   maps = jax.random.uniform(jax.random.key(0), (2, 4, 4))
-  grad = jax.grad(lambda m: jnp.sum(slt_lib.pseudo_box_normalized_xyxy(m, (8, 8), 0.2)))(maps)
+  grad = jax.jit(jax.grad(lambda m: jnp.sum(slt_lib.pseudo_box_normalized_xyxy(m, (8, 8), 0.2))))(
+      maps)
   np.testing.assert_array_equal(grad, 0.0)
   # In the step: the regressor's loss leaves the localizer's update unchanged.
   data = batches(1, seed=2)
   runner = parallel.JitRunner(devices=jax.devices()[:1])
-  with_reg = slt_lib.SLTNet(tiny_config(), INFO)
-  without = slt_lib.SLTNet(tiny_config(regressor__weight=0.0), INFO)
+  with_reg = slt_lib.SLTNet(tiny_config(vst_weight=0.0), INFO)
+  without = slt_lib.SLTNet(tiny_config(vst_weight=0.0, regressor__weight=0.0), INFO)
   state0 = with_reg.init_state(jax.random.key(0), data[0])
   s1, m1, _ = run_steps(with_reg, runner, data, state=state0)
   s2, _, _ = run_steps(without, runner, data, state=state0)
@@ -151,7 +150,7 @@ def test_k1_alpha1_without_vst_is_the_cam_baseline_step():
 
 
 def test_classifier_stage_trains_only_the_classifier_and_predict():
-  method = slt_lib.SLTNet(tiny_config(), INFO)
+  method = slt_lib.SLTNet(tiny_config(vst_weight=0.0), INFO)
   assert [s.name for s in method.stages()] == ["localization", "classifier"]
   data = batches(2, seed=4)
   runner = parallel.JitRunner(devices=jax.devices()[:1])

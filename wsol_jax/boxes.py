@@ -21,20 +21,20 @@ Two IoUs live here:
 
 from __future__ import annotations
 
-import numpy as np
+import sys
 
-try:  # jax is a dependency, but keep the pure-NumPy paths importable without it.
-  import jax
-  import jax.numpy as jnp
-except ImportError:  # pragma: no cover
-  jax = None
-  jnp = None
+import numpy as np
 
 
 def _xp(*arrays):
-  """The array module for ``arrays``: jax.numpy if any is a jax Array (or tracer), else NumPy."""
+  """The array module for ``arrays``: jax.numpy if any is a jax Array (or tracer), else NumPy.
+
+  JAX is not imported here: if it has not been imported, no input can be a jax Array, and
+  NumPy-only users (the box evaluator) skip its import time.
+  """
+  jax = sys.modules.get("jax")
   if jax is not None and any(isinstance(a, jax.Array) for a in arrays):
-    return jnp
+    return jax.numpy
   return np
 
 
@@ -158,7 +158,7 @@ def metric_iou_xyxy(boxes_a_xyxy, boxes_b_xyxy):
   area_b = (bx1 - bx0 + 1) * (by1 - by0 + 1)
   union = area_a + area_b - inter
   return xp.where(union > 0, inter / xp.where(union > 0, union, 1), 0).astype(
-      xp.float32 if xp is jnp else np.float64)
+      np.float64 if xp is np else xp.float32)
 
 
 def pairwise_metric_iou_xyxy(boxes_a_xyxy, boxes_b_xyxy):

@@ -23,17 +23,26 @@ Read top-down as the pipeline runs:
      (:mod:`wsol_jax.scoremap_levels`) follows the same semantics on the host.
 
    Where the two paths differ is written down in docs/ALGORITHMS.md ("Evaluation protocol").
+
+The host-side (reference) functions live in :mod:`wsol_jax.scoremap_reference`, which does not
+import JAX, and are re-exported here.
 """
 
 from __future__ import annotations
 
-import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-# OpenCV 3 returned (image, contours, hierarchy); 2.x and >= 4 return (contours, hierarchy).
-_CONTOURS_INDEX = 1 if cv2.__version__.split(".")[0] == "3" else 0
+# The host (reference) half of the pipeline lives in scoremap_reference, which does not import JAX;
+# re-exported so that this module reads as the whole pipeline.
+from wsol_jax.scoremap_reference import boxes_from_scoremap_reference  # noqa: F401
+from wsol_jax.scoremap_reference import contour_boxes_at_level  # noqa: F401
+from wsol_jax.scoremap_reference import minmax_normalize
+from wsol_jax.scoremap_reference import opencv_cubic_matrix
+from wsol_jax.scoremap_reference import scoremap_to_uint8  # noqa: F401
+from wsol_jax.scoremap_reference import threshold_levels  # noqa: F401
+from wsol_jax.scoremap_reference import upsample_scoremaps_reference  # noqa: F401
 
 
 # ----------------------------------------------------------------------------------------------
@@ -75,68 +84,7 @@ def topk_average_cam(features, weights, logits, k: int, bias=None):
 
 
 # ----------------------------------------------------------------------------------------------
-# 2. Normalisation.
-
-
-def minmax_normalize(maps):
-  """Per map over the last two axes to [0, 1]: ``(m - min) / (max - min)``; NumPy or jnp.
-
-  A constant map, or one holding a NaN, becomes zeros (wsolevaluation's ``normalize_scoremap``).
-  """
-  if isinstance(maps, jax.Array):
-    lo = jnp.min(maps, axis=(-2, -1), keepdims=True)
-    hi = jnp.max(maps, axis=(-2, -1), keepdims=True)
-    ok = (hi > lo) & ~jnp.isnan(hi) & ~jnp.isnan(lo)
-    return jnp.where(ok, (maps - lo) / jnp.where(ok, hi - lo, 1), 0).astype(maps.dtype)
-  maps = np.asarray(maps)
-  lo = maps.min(axis=(-2, -1), keepdims=True)
-  hi = maps.max(axis=(-2, -1), keepdims=True)
-  ok = (hi > lo) & ~np.isnan(hi) & ~np.isnan(lo)
-  with np.errstate(invalid="ignore", divide="ignore"):
-    # Same operation order as wsolevaluation (subtract min, then divide by the new max).
-    shifted = maps - lo
-    return np.where(ok, shifted / np.where(ok, hi - lo, 1), 0).astype(maps.dtype)
-
-
-# ----------------------------------------------------------------------------------------------
-# 3. Upsampling to the evaluation size.
-
-
-def upsample_scoremaps_reference(cams, size_hw=(224, 224)) -> np.ndarray:
-  """Host path, exactly wsolevaluation: raw CAMs [..., h, w] -> float64 score maps [..., H, W].
-
-  Each raw CAM is cast to float64, resized with ``cv2.resize(..., INTER_CUBIC)`` (Keys cubic,
-  a = -0.75, half-pixel centres, replicated border) and *then* min-max normalised.
-  """
-  cams = np.asarray(cams, dtype=np.float64)
-  lead = cams.shape[:-2]
-  flat = cams.reshape((-1,) + cams.shape[-2:])
-  out = np.empty((flat.shape[0],) + tuple(size_hw), np.float64)
-  for i, cam in enumerate(flat):
-    out[i] = cv2.resize(cam, (size_hw[1], size_hw[0]), interpolation=cv2.INTER_CUBIC)
-  return minmax_normalize(out).reshape(lead + tuple(size_hw))
-
-
-def opencv_cubic_matrix(size_in: int, size_out: int) -> np.ndarray:
-  """[size_out, size_in] float64 matrix of ``cv2.resize(..., INTER_CUBIC)`` along one axis.
-
-  OpenCV's bicubic: source coordinate ``(i + 0.5) * size_in / size_out - 0.5``, Keys kernel with
-  a = -0.75 on the 4 nearest samples, indices clamped to the edge (replicated border), no
-  antialiasing. ``M_y @ cam @ M_x.T`` equals OpenCV to 1e-15 for integer upscaling factors (1e-6
-  otherwise: OpenCV rounds its coefficients).
-  """
-  a = -0.75
-  src = (np.arange(size_out) + 0.5) * (size_in / size_out) - 0.5
-  base = np.floor(src).astype(np.int64)
-  t = src - base
-  dist = np.stack([1 + t, t, 1 - t, 2 - t], axis=1)  # [size_out, 4] distances to the 4 taps
-  near = ((a + 2) * dist - (a + 3)) * dist * dist + 1
-  far = ((a * dist - 5 * a) * dist + 8 * a) * dist - 4 * a
-  weights = np.where(dist <= 1, near, far)
-  taps = np.clip(base[:, None] + np.arange(-1, 3)[None, :], 0, size_in - 1)
-  matrix = np.zeros((size_out, size_in))
-  np.add.at(matrix, (np.repeat(np.arange(size_out), 4), taps.reshape(-1)), weights.reshape(-1))
-  return matrix
+# 2-3. Normalisation (scoremap_reference.minmax_normalize) and upsampling, on device.
 
 
 def upsample_scoremaps(cams, size_hw=(224, 224), method: str = "opencv"):
@@ -165,60 +113,7 @@ def upsample_scoremaps(cams, size_hw=(224, 224), method: str = "opencv"):
 
 
 # ----------------------------------------------------------------------------------------------
-# 4a. Threshold -> box, reference path (host, OpenCV), exactly wsolevaluation.
-
-
-def scoremap_to_uint8(scoremaps) -> np.ndarray:
-  """[..., H, W] score maps in [0, 1] -> uint8 ``(scoremap * 255).astype(uint8)`` (in float64)."""
-  return (np.asarray(scoremaps, dtype=np.float64) * 255).astype(np.uint8)
-
-
-def threshold_levels(max_uint8, thresholds) -> np.ndarray:
-  """The integer levels ``int(t * max)`` that the protocol binarises at (foreground ``> level``)."""
-  return (np.asarray(thresholds, dtype=np.float64) * float(max_uint8)).astype(np.int64)
-
-
-def contour_boxes_at_level(scoremap_uint8: np.ndarray, level: int):
-  """Boxes of the contours of ``scoremap_uint8 > level`` (OpenCV ``RETR_TREE`` order).
-
-  Returns ``(boxes [n, 4] int64 protocol xyxy, index of the largest contour by cv2.contourArea)``;
-  with no contour, ``([[0, 0, 0, 0]], 0)``. ``x1 = min(x + w, W - 1)``, ``y1 = min(y + h, H - 1)``.
-  Hole borders are contours too (``RETR_TREE``), so they give boxes as well.
-  """
-  height, width = scoremap_uint8.shape
-  _, binary = cv2.threshold(scoremap_uint8, level, 255, cv2.THRESH_BINARY)
-  contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[_CONTOURS_INDEX]
-  if not contours:
-    return np.zeros((1, 4), np.int64), 0
-  boxes = np.array([(x, y, min(x + w, width - 1), min(y + h, height - 1))
-                    for x, y, w, h in map(cv2.boundingRect, contours)], np.int64)
-  if len(contours) == 1:
-    return boxes, 0
-  areas = [cv2.contourArea(c) for c in contours]
-  return boxes, int(np.argmax(areas))  # argmax: the first of equal areas, as Python's max()
-
-
-def boxes_from_scoremap_reference(scoremap, thresholds, multi_contour: bool = False):
-  """wsolevaluation's ``compute_bboxes_from_scoremaps`` for one [H, W] map in [0, 1].
-
-  Returns a list, one entry per threshold, of int64 protocol boxes ``[n, 4]``: the largest contour
-  only (``n = 1``, MaxBoxAcc) or every contour (MaxBoxAccV2). Thresholds that quantise to the same
-  level are computed once.
-  """
-  q = scoremap_to_uint8(scoremap)
-  levels = threshold_levels(q.max(), thresholds)
-  cache = {}
-  out = []
-  for level in levels.tolist():
-    if level not in cache:
-      cache[level] = contour_boxes_at_level(q, level)
-    boxes, largest = cache[level]
-    out.append(boxes if multi_contour else boxes[largest:largest + 1])
-  return out
-
-
-# ----------------------------------------------------------------------------------------------
-# 4b. Threshold -> box, fast path (jnp, jit-able, batched).
+# 4b. Threshold -> box, fast path (jnp, jit-able, batched). 4a (reference): scoremap_reference.
 
 
 def binarize(maps, threshold, quantize: bool = False):

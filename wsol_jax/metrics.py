@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from wsol_jax import boxes as box_lib
-from wsol_jax import cam as cam_lib
 from wsol_jax import scoremap_levels
+from wsol_jax import scoremap_reference
 
 LOC_IOU = 50  # GT-known / Top-k LOC and MaxBoxAcc use IoU >= 0.5
 
@@ -146,7 +146,7 @@ class ScoremapMetrics:
     gt, gt_valid = _gt_to_metric(np.asarray(gt_boxes)[keep],
                                  None if gt_valid is None else np.asarray(gt_valid)[keep])
     _check_scoremaps(scoremaps)
-    q = cam_lib.scoremap_to_uint8(scoremaps)
+    q = scoremap_reference.scoremap_to_uint8(scoremaps)
     levels = (self._columns[None, :] * q.max(axis=(1, 2)).astype(np.float64)[:, None]).astype(
         np.int64)  # int(t * max), as the protocol
     v1, v2 = scoremap_levels.level_ious(q, gt, gt_valid, self.backend, levels)

@@ -188,10 +188,13 @@ class Cub(wsol_builder.WsolBuilder):
       masks = self._find_segmentations(dl_manager, tree)
     records, names, _ = read_cub_records(tree)
     self.set_class_names(names)
-    return {
-        "train": self._generate_examples(tree, masks, [r for r in records if r.is_train]),
-        "test": self._generate_examples(tree, masks, [r for r in records if not r.is_train]),
-    }
+    splits = {"train": [r for r in records if r.is_train],
+              "test": [r for r in records if not r.is_train]}
+    for name, recs in splits.items():
+      if not recs:  # TFDS cannot write an empty split; say so instead of failing obscurely.
+        logging.warning("cub: no %s images in train_test_split.txt; the split is left out", name)
+    return {name: self._generate_examples(tree, masks, recs)
+            for name, recs in splits.items() if recs}
 
   def _find_segmentations(self, dl_manager, tree: source_tree.SourceTree
                           ) -> source_tree.SourceTree:

@@ -60,6 +60,8 @@ def make_builder(data_cfg: Any) -> tfds.core.DatasetBuilder:
       raise ValueError(f"synthetic_wsol has no builder_config {config!r}: set data.synthetic.* "
                        "fields for other recipes")
     config = synthetic_wsol.make_config(**recipe)
+    if config.name in cls.builder_configs:  # By name: TFDS rejects a copy of a built-in config.
+      config = config.name
   return cls(data_dir=resolve_data_dir(_cfg_get(data_cfg, "data_dir")), config=config,
              skip_bad_examples=bool(_cfg_get(data_cfg, "skip_bad_examples", False)))
 

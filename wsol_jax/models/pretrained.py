@@ -109,13 +109,21 @@ def family_of(backbone) -> tuple[str, str]:
                    f"{', '.join(f for f, _ in _FAMILIES.values())}")
 
 
-def default_source(backbone) -> str:
-  """The weights ``model.pretrained = 'imagenet'`` means for this backbone."""
+def default_source(backbone, width: float | None = None) -> str:
+  """The weights ``model.pretrained = 'imagenet'`` means for this backbone (MobileNet: at
+  ``width``, else the module's)."""
   module = get_backbone(backbone) if isinstance(backbone, str) else backbone
   family, _ = family_of(module)
   if family == "mobilenet_v1":
-    return f"keras:mobilenet_v1_{round(module.width * 100):03d}"
+    return f"keras:mobilenet_v1_{round((width or module.width) * 100):03d}"
   return f"torchvision:{family}"
+
+
+def _mobilenet_width(flat_variables) -> float | None:
+  """The width of the MobileNet(s) in the variables, from conv1's kernel (3, 3, 3, 32 * width)."""
+  widths = {v.shape[-1] / 32 for k, v in flat_variables.items()
+            if k[0] == "params" and k[-2:] == ("conv1", "kernel") and np.shape(v)[:3] == (3, 3, 3)}
+  return widths.pop() if len(widths) == 1 else None
 
 
 @functools.lru_cache(maxsize=None)
@@ -256,6 +264,11 @@ def read_converted(path: pathlib.Path, family: str) -> dict[Key, np.ndarray]:
 # Putting them into a model's variables.
 
 
+def _params_first(key: Key):
+  """Sort order for messages: params before batch statistics, then by name."""
+  return key[0] != "params", key
+
+
 def _fit(value: np.ndarray, target_shape: tuple[int, ...]) -> np.ndarray:
   """A conv-shaped fc kernel (kh, kw, in, out) read by a dense layer -> (kh*kw*in, out)."""
   if value.ndim == 4 and len(target_shape) == 2:
@@ -301,10 +314,10 @@ def load_into(variables, source: str, backbone, *, paths: list[Key] | None = Non
     found automatically when None.
   """
   family, head = family_of(backbone)
-  if source == "imagenet":
-    source = default_source(backbone)
-  converted = read_converted(weight_sources.resolve(source, cache), family)
   flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(variables))
+  if source == "imagenet":
+    source = default_source(backbone, _mobilenet_width(flat) if family == "mobilenet_v1" else None)
+  converted = read_converted(weight_sources.resolve(source, cache), family)
   if paths is None:
     paths = _find_backbones(flat, converted, family)
     if not paths:
@@ -314,12 +327,12 @@ def load_into(variables, source: str, backbone, *, paths: list[Key] | None = Non
   for prefix in paths:
     targets = {k[:1] + k[1 + len(prefix):]: k for k in flat
                if k[0] in ("params", "batch_stats") and k[1:1 + len(prefix)] == tuple(prefix)}
-    missing = sorted("/".join(k) for k in targets if k not in converted)
+    missing = ["/".join(k) for k in sorted(targets, key=_params_first) if k not in converted]
     if missing:
       raise ValueError(f"{source}: {len(missing)} {family} tensors are missing from the file: "
                        f"{', '.join(missing[:5])}")
     loaded, bad = 0, []
-    for key, target_key in targets.items():
+    for key, target_key in sorted(targets.items(), key=lambda kv: _params_first(kv[0])):
       value = _fit(converted[key], np.shape(flat[target_key]))
       if value.shape != np.shape(flat[target_key]):
         if key[1] == head:
@@ -334,12 +347,3 @@ def load_into(variables, source: str, backbone, *, paths: list[Key] | None = Non
     report.loaded = loaded
     report.skipped = sorted("/".join(k) for k in converted if k not in targets)
   return flax.traverse_util.unflatten_dict(flat), report
-
-
-def backbone_variables(source: str, backbone, *, cache: str | None = None) -> dict:
-  """The converted file as nested {'params': ..., 'batch_stats': ...} of the family's full net."""
-  family, _ = family_of(backbone)
-  if source == "imagenet":
-    source = default_source(backbone)
-  converted = read_converted(weight_sources.resolve(source, cache), family)
-  return flax.traverse_util.unflatten_dict(converted)

@@ -1,0 +1,181 @@
+"""LCHP's ablation on synthetic_wsol: pseudo-label baseline vs LCHP-I vs LCHP-R over seeds, and the
+tau sweep of the paper's Table 4.
+
+  python scripts/ablate_lchp.py --out /tmp/ablate_lchp.json [--seeds 0 1 2] [--taus 0 0.5 0.7 0.9]
+      [--config configs/synthetic_lchp.py] [--set lchp.delta=0.6 ...] [--workdir DIR]
+
+For every seed: the init stage alone (``lchp.run_refine=False``) gives the pseudo-label baseline
+(Algorithm 1 boxes from the EMA classifier) and LCHP-I (the regressor); a copy of that run then
+continues with the refine stage at the config's tau and gives LCHP-R. Every number is the test
+split's GT-known LOC (%). On the first seed, the tau sweep refines the same LCHP-I run once per
+tau and reports, as Table 4 does, how many of LCHP-I's training-set boxes pass tau (``kept``), their
+GT-known on the training images (``train_gt_known``; GT boxes are used for this count only) and
+LCHP-R's test GT-known.
+
+Writes ``--out`` = ``{"pseudo_label": [...], "lchp_i": [...], "lchp_r": [...] (one value per seed),
+"tau_sweep": [{"tau", "kept", "kept_frac", "train_gt_known", "test_gt_known"}, ...], "seeds",
+"runtime_s", "figure"}`` and prints both tables. Runs already finished in ``--workdir`` are reused.
+The Fig. 2-style PNG of the first seed's LCHP-R run is in its workdir (``figures/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+GT_KNOWN = "gt_known_loc"
+
+
+def load_config(path: str):
+  spec = importlib.util.spec_from_file_location("ablation_config", path)
+  if spec is None or spec.loader is None or not os.path.isfile(path):
+    raise FileNotFoundError(f"config file {path} not found")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def parse_override(text: str) -> tuple[str, object]:
+  key, sep, raw = text.partition("=")
+  if not sep:
+    raise ValueError(f"--set needs key=value, got {text!r}")
+  try:
+    return key.strip(), ast.literal_eval(raw)
+  except (ValueError, SyntaxError):
+    return key.strip(), raw
+
+
+def make_config(args, seed: int, **fields):
+  config = load_config(args.config)
+  config.update_from_flattened_dict(dict(parse_override(s) for s in args.set))
+  config.update_from_flattened_dict({"seed": seed, "train.progress_bar": False, **fields})
+  return config
+
+
+def run(config, workdir: str) -> dict:
+  """Train (or resume) in ``workdir``; a finished run's results.json is reused."""
+  from wsol_jax import train  # pylint: disable=import-outside-toplevel
+  done = os.path.join(workdir, "results.json")
+  if os.path.isfile(done):
+    with open(done, encoding="utf-8") as f:
+      return json.load(f)
+  start = time.time()
+  print(f"--- {workdir}", flush=True)
+  results = train.train_and_evaluate(config, workdir)
+  print(f"--- {workdir}: {time.time() - start:.0f} s, GT-known {results[GT_KNOWN]:.2f}", flush=True)
+  return results
+
+
+def refine_from(init_dir: str, workdir: str, config) -> dict:
+  """LCHP-R: continue a copy of the finished init-only run with the refine stage."""
+  if not os.path.isdir(workdir):
+    shutil.copytree(init_dir, workdir, ignore=shutil.ignore_patterns("results.json", "figures"))
+  return run(config, workdir)
+
+
+def train_set_quality(config, workdir: str) -> dict[str, np.ndarray]:
+  """LCHP-I's boxes on the training images (resized, no augmentation): confidence and GT-known."""
+  # pylint: disable=import-outside-toplevel
+  from wsol_jax import checkpoints as ckpt_lib
+  from wsol_jax import evaluate, train
+  run_ = train.setup(config, workdir)
+  ckpts = ckpt_lib.Checkpoints(run_.checkpoint_dir, read_only=True)
+  try:
+    step = ckpts.latest_step()
+    stage_index = int(ckpts.read_meta(step)["stage_index"])
+    sample = next(iter(train.train_loader(config)))
+    target = run_.runner.abstract_state(train.abstract_state(run_, sample, stage_index))
+    state, _ = ckpts.restore(step, target)
+  finally:
+    ckpts.close()
+  state = run_.runner.place_state(state)
+  quality = run_.runner.compile_predict(run_.method.pseudo_label_quality)
+  rows = {"confidence": [], "gt_known": [], "has_gt": []}
+  for batch in evaluate.eval_loader(config, split=config.data.train_split):
+    out = quality(state, run_.runner.shard_batch(batch))
+    valid = np.asarray(batch["valid"], bool)
+    for key in rows:
+      rows[key].append(np.asarray(out[key])[valid])
+  return {k: np.concatenate(v) for k, v in rows.items()}
+
+
+def table(rows, columns) -> str:
+  widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(columns)]
+  fmt = lambda r: " | ".join(str(v).rjust(w) for v, w in zip(r, widths))
+  return "\n".join([fmt(columns), "-+-".join("-" * w for w in widths)] + [fmt(r) for r in rows])
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--out", required=True, help="JSON file for the results")
+  parser.add_argument("--config", default=os.path.join(os.path.dirname(__file__), "..", "configs",
+                                                       "synthetic_lchp.py"))
+  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+  parser.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.5, 0.7, 0.9])
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="config override applied to every run, e.g. lchp.delta=0.6")
+  parser.add_argument("--workdir", default=None, help="runs live here (default: <out>.runs)")
+  args = parser.parse_args(argv)
+  workdir = args.workdir or os.path.splitext(args.out)[0] + ".runs"
+  os.makedirs(workdir, exist_ok=True)
+  start = time.time()
+
+  main_tau = float(make_config(args, args.seeds[0]).lchp.tau)
+  out = {"pseudo_label": [], "lchp_i": [], "lchp_r": [], "seeds": list(args.seeds),
+         "tau": main_tau, "config": os.path.relpath(args.config), "overrides": list(args.set)}
+  for seed in args.seeds:
+    init_dir = os.path.join(workdir, f"seed{seed}", "init")
+    init = run(make_config(args, seed, **{"lchp.run_refine": False}), init_dir)
+    refined = refine_from(init_dir, os.path.join(workdir, f"seed{seed}", f"tau{main_tau:g}"),
+                          make_config(args, seed, **{"lchp.tau": main_tau}))
+    out["pseudo_label"].append(init[f"pseudo_label/{GT_KNOWN}"])
+    out["lchp_i"].append(init[GT_KNOWN])
+    out["lchp_r"].append(refined[GT_KNOWN])
+
+  seed = args.seeds[0]
+  init_dir = os.path.join(workdir, f"seed{seed}", "init")
+  quality = train_set_quality(make_config(args, seed, **{"lchp.run_refine": False}), init_dir)
+  sweep = []
+  for tau in args.taus:
+    kept = quality["confidence"] > tau
+    with_gt = kept & (quality["has_gt"] > 0)
+    refined = refine_from(init_dir, os.path.join(workdir, f"seed{seed}", f"tau{tau:g}"),
+                          make_config(args, seed, **{"lchp.tau": tau}))
+    sweep.append({"tau": tau, "kept": int(kept.sum()), "kept_frac": float(kept.mean()),
+                  "train_gt_known": float(100.0 * quality["gt_known"][with_gt].sum()
+                                          / max(with_gt.sum(), 1)),
+                  "test_gt_known": refined[GT_KNOWN]})
+  out["tau_sweep"] = sweep
+  out["train_size"] = int(len(quality["confidence"]))
+  out["figure"] = os.path.join(workdir, f"seed{seed}", f"tau{main_tau:g}", "figures")
+  out["runtime_s"] = time.time() - start
+
+  tmp = args.out + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(out, f, indent=2)
+  os.replace(tmp, args.out)
+
+  fmt = lambda v: f"{v:.2f}"
+  rows = [[name] + [fmt(v) for v in out[key]] + [fmt(np.mean(out[key])), fmt(np.std(out[key]))]
+          for key, name in (("pseudo_label", "pseudo label"), ("lchp_i", "LCHP-I"),
+                            ("lchp_r", f"LCHP-R (tau {main_tau:g})"))]
+  print(f"\ntest GT-known LOC (%), {os.path.relpath(args.config)}")
+  print(table(rows, ["method"] + [f"seed {s}" for s in args.seeds] + ["mean", "std"]))
+  print(f"\ntau sweep, seed {seed} ({out['train_size']} training images)")
+  print(table([[f"{r['tau']:g}", r["kept"], fmt(r["train_gt_known"]), fmt(r["test_gt_known"])]
+               for r in sweep], ["tau", "kept (LCHP-I, train)", "train GT-known of kept",
+                                 "test GT-known (LCHP-R)"]))
+  print(f"\n{out['runtime_s'] / 60:.1f} min; wrote {args.out}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,85 @@
+"""Convert ImageNet weights once, for machines that lack torch or the network.
+
+    # torchvision / timm .pth -> .safetensors (same keys; loads later without torch)
+    python scripts/convert_weights.py --arch vgg16 --weights vgg16-397923af.pth --out vgg16.safetensors
+    # any supported file or name -> this package's Flax layout (.msgpack)
+    python scripts/convert_weights.py --arch mobilenet_v1_075 \
+        --weights ../shared/weights/mobilenet_7_5_224_tf.h5 --out mobilenet_075.msgpack
+
+Either output is a valid ``model.pretrained``. Before writing, the weights are loaded into the full
+backbone (ImageNet head included) to check that every tensor is there with the right shape; the
+output is written to a temporary file and renamed, so an interrupted run leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import tempfile
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wsol_jax.models import get_backbone, pretrained, weight_sources
+
+
+def verify(weights: str, arch: str) -> str:
+  """Load ``weights`` into the full ``arch`` classifier; returns the load summary."""
+  model = get_backbone(arch, output="logits")
+  if pretrained.family_of(model)[0] == "mobilenet_v1":
+    width = pretrained.read_converted(weight_sources.resolve(weights), "mobilenet_v1")[
+        ("params", "conv1", "kernel")].shape[-1] / 32
+    model = model.clone(width=width)
+  shapes = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False),
+                          jax.ShapeDtypeStruct((1, 299, 299, 3), jnp.float32))
+  _, report = pretrained.load_into(shapes, weights, model, paths=[()])
+  return report.summary()
+
+
+def _write_atomic(out: pathlib.Path, write) -> None:
+  out.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix + ".part")
+  os.close(fd)
+  try:
+    write(tmp)
+    os.replace(tmp, out)
+  finally:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+
+
+def convert(weights: str, arch: str, out: pathlib.Path) -> None:
+  family, _ = pretrained.family_of(arch)
+  source = pretrained.default_source(arch) if weights == "imagenet" else weights
+  print(verify(source, arch))
+  path = weight_sources.resolve(source)
+  if out.suffix == ".safetensors":
+    if path.suffix.lower() == ".h5":
+      raise ValueError(f"{path} is a Keras file: convert it to .msgpack instead")
+    from safetensors.numpy import save_file  # pylint: disable=import-outside-toplevel
+    state = {k: np.ascontiguousarray(v) for k, v in pretrained.read_state_dict(path).items()}
+    _write_atomic(out, lambda tmp: save_file(state, tmp))
+  elif out.suffix == ".msgpack":
+    tree = flax.traverse_util.unflatten_dict(pretrained.read_converted(path, family))
+    data = flax.serialization.msgpack_serialize(tree)
+    _write_atomic(out, lambda tmp: pathlib.Path(tmp).write_bytes(data))
+  else:
+    raise ValueError(f"--out must end in .safetensors or .msgpack, got {out.name!r}")
+  print(f"wrote {out}")
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--arch", required=True, help="backbone name, e.g. vgg16, mobilenet_v1_075")
+  parser.add_argument("--weights", required=True,
+                      help="a file, a name such as torchvision:vgg16, or 'imagenet'")
+  parser.add_argument("--out", required=True, type=pathlib.Path, help="FILE.safetensors or .msgpack")
+  args = parser.parse_args(argv)
+  convert(args.weights, args.arch, args.out)
+
+
+if __name__ == "__main__":
+  main()
