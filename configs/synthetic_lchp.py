@@ -25,8 +25,6 @@ def get_config():
   config.lchp.tau = 0.9
   config.lchp.refine_lr = 0.01
   config.lchp.regressor_hidden = 128
-  # A small net trained from scratch cannot tell where things are after global average pooling.
-  config.lchp.regressor_pooling = "flatten"
   config.train.batch_size = 32
   config.train.lr = 0.02
   config.train.lr_mults = {"classifier": 1.0, "regressor": 1.0}

@@ -49,9 +49,11 @@ def write_synthetic(root: str, num_images: int, seed: int) -> tuple[str, str]:
       bw, bh = rng.uniform(0.2, 0.9) * w, rng.uniform(0.2, 0.9) * h
       x0, y0 = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
       locs.append(f"{image_id},{int(x0)},{int(y0)},{int(x0 + bw)},{int(y0 + bh)}")
-      cx, cy = (x0 + bw * rng.uniform(0.3, 0.7)) / w * low, (y0 + bh * rng.uniform(0.3, 0.7)) / h * low
+      cx = (x0 + bw * rng.uniform(0.3, 0.7)) / w * low  # a blob on the object, or on a part of it
+      cy = (y0 + bh * rng.uniform(0.3, 0.7)) / h * low
       sx, sy = rng.uniform(0.3, 1) * bw / w * low / 3, rng.uniform(0.3, 1) * bh / h * low / 3
-      cam += rng.uniform(0.5, 3) * np.exp(-(xx - cx) ** 2 / (2 * sx ** 2) - (yy - cy) ** 2 / (2 * sy ** 2))
+      cam += rng.uniform(0.5, 3) * np.exp(-(xx - cx) ** 2 / (2 * sx ** 2)
+                                          - (yy - cy) ** 2 / (2 * sy ** 2))
     for _ in range(int(rng.integers(0, 3))):  # distractors
       cx, cy, s = rng.uniform(0, low), rng.uniform(0, low), rng.uniform(0.5, low / 4)
       cam += rng.uniform(0.2, 1.5) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s ** 2))
@@ -93,11 +95,15 @@ def import_wsolevaluation(path: str):
 
 
 def time_wsolevaluation(evaluation, scoremap_root, metadata_root, interval):
-  """Both BoxEvaluator passes (V1, V2) over np.load'ed maps -> (seconds, MaxBoxAcc, MaxBoxAccV2)."""
+  """One BoxEvaluator pass per metric over np.load'ed maps.
+
+  -> {"MaxBoxAcc": (seconds, value), "MaxBoxAccV2": (seconds, value)}.
+  """
   metadata = evaluation.configure_metadata(metadata_root)
   image_ids = evaluation.get_image_ids(metadata)
-  results, start = {}, time.perf_counter()
-  for multi in (False, True):
+  out = {}
+  for name, multi in (("MaxBoxAcc", False), ("MaxBoxAccV2", True)):
+    start = time.perf_counter()
     evaluator = evaluation.BoxEvaluator(
         metadata=metadata, dataset_name="CUB", split="test",
         cam_threshold_list=list(np.arange(0, 1, interval)), iou_threshold_list=[30, 50, 70],
@@ -105,9 +111,9 @@ def time_wsolevaluation(evaluation, scoremap_root, metadata_root, interval):
     for image_id in image_ids:
       scoremap = np.load(os.path.join(scoremap_root, image_id + ".npy")).astype(np.float64)
       evaluator.accumulate(scoremap, image_id)
-    results[multi] = evaluator.compute()
-  seconds = time.perf_counter() - start
-  return seconds, results[False][1], float(np.average(results[True]))
+    per_iou = evaluator.compute()
+    out[name] = (time.perf_counter() - start, float(np.average(per_iou)) if multi else per_iou[1])
+  return out
 
 
 def main(argv=None) -> None:
@@ -128,23 +134,29 @@ def main(argv=None) -> None:
     for interval in args.intervals:
       base = None
       if evaluation is not None:
-        base, v1, v2 = time_wsolevaluation(evaluation, scoremap_root, metadata_root, interval)
-        rows.append(("wsolevaluation (2 passes)", interval, base, v1, v2, 1.0))
+        passes = time_wsolevaluation(evaluation, scoremap_root, metadata_root, interval)
+        (s1, v1), (s2, v2) = passes["MaxBoxAcc"], passes["MaxBoxAccV2"]
+        base = s1 + s2
+        rows += [("wsolevaluation, MaxBoxAcc pass", interval, s1, v1, None, None),
+                 ("wsolevaluation, MaxBoxAccV2 pass", interval, s2, None, v2, None),
+                 ("wsolevaluation, both passes", interval, base, v1, v2, 1.0)]
       for backend in args.backends:
         start = time.perf_counter()
         result = evaluate_cams.evaluate(scoremap_root, metadata_root, interval, backend=backend,
                                         progress=False)
         seconds = time.perf_counter() - start
-        rows.append((f"wsol_jax {backend}", interval, seconds, result["MaxBoxAcc"],
+        rows.append((f"wsol_jax {backend} (both)", interval, seconds, result["MaxBoxAcc"],
                      result["MaxBoxAccV2"], None if base is None else base / seconds))
 
-  print(f"{args.num_images} synthetic 224x224 score maps, {os.cpu_count()} CPUs")
+  print(f"{args.num_images} synthetic 224x224 score maps, {os.cpu_count()} CPUs; speed-up: "
+        "wsolevaluation's two passes / this row")
   print("| evaluator | interval | seconds | images/s | speed-up | MaxBoxAcc | MaxBoxAccV2 |")
   print("|---|---|---|---|---|---|---|")
   for name, interval, seconds, v1, v2, speedup in rows:
+    cells = ["-" if x is None else f"{x:.2f}" for x in (v1, v2)]
     up = "-" if speedup is None else f"{speedup:.1f}x"
     print(f"| {name} | {interval} | {seconds:.2f} | {args.num_images / seconds:.1f} | {up} "
-          f"| {v1:.2f} | {v2:.2f} |")
+          f"| {cells[0]} | {cells[1]} |")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,74 @@ ROWS: list[Row] = [
 ]
 
 
+# SLT-Net: the joint localization step beside the sum of its parts, so the cost of what joins them
+# (colour jitter, g and g', CAMs of all classes, top-K ACAM, on-device pseudo-boxes) shows as
+# "joint - parts". Parts: the localizer's forward+backward at the image size and at the VST canvas
+# size, and the regressor's forward+backward (gradients only, no optimizer update).
+def slt_rows(key: str, config_file: str, num_classes: int) -> list[Row]:
+  import optax  # pylint: disable=import-outside-toplevel
+  from wsol_jax import losses, transforms  # pylint: disable=import-outside-toplevel
+  config = load_config_file(str(CONFIGS / config_file))
+  config.model.pretrained = ""
+  size, batch_size = config.data.image_size, config.train.batch_size
+  canvas = transforms.vst_canvas_hw((size, size), config.slt.jitter.scale_max,
+                                    config.slt.canvas_multiple)[0]
+  info = base.RunInfo(num_classes=num_classes, steps_per_epoch=100, train_size=100 * batch_size)
+  tag = f"{config.model.backbone} {size}px b{batch_size}"
+
+  def part(net: str, image_size: int):
+    def build():
+      runner = parallel.JitRunner()
+      method = base.get_method("slt")(config, info)
+      batch = random_batch(batch_size, image_size, num_classes)
+      state = runner.place_state(method.init_state(jax.random.key(0), batch))
+      model = method.localizer() if net == "localizer" else method.regressor()
+
+      def step(s, b, r, axis_name):
+        del r, axis_name
+        images = b["image"].astype(jax.numpy.float32) / 255.0
+
+        def loss_fn(params):
+          variables = {"params": params, "batch_stats": s.batch_stats[net]}
+          out, _ = model.apply(variables, images, train=True, mutable=["batch_stats"])
+          if net == "localizer":
+            return losses.cross_entropy(out["logits"], b["label"]).mean()
+          return losses.smooth_l1_loss(out, jax.numpy.full_like(out, 0.5)).mean()
+
+        loss, grads = jax.value_and_grad(loss_fn)(s.params[net])
+        return s, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+
+      return runner.compile_step(step), state, runner.shard_batch(batch), jax.random.key(1)
+    return build
+
+  return [config_row(f"{key}_joint", config_file, num_classes),
+          Row(f"{key}_part_localizer", f"  part: localizer fwd+bwd {tag}", batch_size,
+              part("localizer", size)),
+          Row(f"{key}_part_localizer_canvas", f"  part: localizer fwd+bwd {canvas}px canvas",
+              batch_size, part("localizer", canvas)),
+          Row(f"{key}_part_regressor", f"  part: regressor fwd+bwd {tag}", batch_size,
+              part("regressor", size))]
+
+
+def sum_of_parts(results: list[dict]) -> list[dict]:
+  """A derived row per SLT joint step whose three parts were measured: their summed step time."""
+  out = []
+  for joint in [r for r in results if r["key"].endswith("_joint")]:
+    prefix = joint["key"][:-len("joint")]
+    parts = [r for r in results if r["key"].startswith(prefix + "part_")]
+    if len(parts) == 3:
+      seconds = sum(1.0 / r["steps_per_s"] for r in parts)
+      out.append({"key": prefix + "parts_sum", "row": "  sum of the 3 parts",
+                  "compile_s": sum(r["compile_s"] for r in parts), "steps_per_s": 1.0 / seconds,
+                  "images_per_s": joint["images_per_s"] / joint["steps_per_s"] / seconds,
+                  "peak_gib": max(r["peak_gib"] for r in parts), "memory": parts[0]["memory"]})
+  return out
+
+
+ROWS += slt_rows("slt_small_vgg", "synthetic_slt.py", num_classes=12)
+ROWS += slt_rows("slt_vgg16", "cub_slt.py", num_classes=200)
+
+
 def peak_memory_bytes() -> tuple[int, str]:
   """Peak bytes in use on device 0 where reported, else the process's peak resident memory."""
   stats = jax.local_devices()[0].memory_stats() or {}
@@ -123,7 +191,7 @@ def measure(row: Row, steps: int) -> dict:
   jax.block_until_ready((state, metrics))
   elapsed = time.perf_counter() - start
   peak, where = peak_memory_bytes()
-  return {"row": row.label, "compile_s": compile_s, "steps_per_s": steps / elapsed,
+  return {"key": row.key, "row": row.label, "compile_s": compile_s, "steps_per_s": steps / elapsed,
           "images_per_s": steps * row.images / elapsed, "peak_gib": peak / 2**30, "memory": where}
 
 
@@ -155,6 +223,7 @@ def main(argv):
   for row in chosen:
     results.append(measure(row, _STEPS.value))
     print(format_table(results[-1:]).splitlines()[-1], flush=True)
+  results += sum_of_parts(results)
   print()
   print(format_table(results))
   return 0

@@ -75,6 +75,21 @@ def test_same_seed_same_batches_and_restart_from_state(cfg):
   _assert_batches_equal(_take(resumed, 10), expected)
 
 
+def test_iterator_state_in_an_orbax_checkpoint(cfg, tmp_path):
+  ocp = pytest.importorskip("orbax.checkpoint")
+  import grain.python as grain  # pylint: disable=g-import-not-at-top
+  loader = pipeline.make_train_loader(cfg, 8, seed=4, shard_index=0, shard_count=1)
+  it = iter(loader)
+  _take(it, 3)
+  manager = ocp.CheckpointManager(tmp_path / "ckpt", item_names=("data",))
+  manager.save(3, args=ocp.args.Composite(data=grain.PyGrainCheckpointSave(it)))
+  manager.wait_until_finished()
+  expected = _take(it, 2)
+  resumed = iter(loader)
+  manager.restore(3, args=ocp.args.Composite(data=grain.PyGrainCheckpointRestore(resumed)))
+  _assert_batches_equal(_take(resumed, 2), expected)
+
+
 def test_epochs_cover_the_split_and_reshuffle(cfg):
   loader = pipeline.make_train_loader(cfg, 10, seed=0, shard_index=0, shard_count=1, num_epochs=2)
   batches = list(loader)

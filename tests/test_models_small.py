@@ -8,13 +8,19 @@ import pytest
 from wsol_jax import cam as cam_lib
 from wsol_jax.models import heads, registry
 from wsol_jax.models.small import SmallVGG
+from loop_testlib import fast_cpu_random  # noqa: F401  (autouse fixture)
+
+
+def _init(model, x, **kw):
+  """One compiled init (op-by-op init compiles every initializer separately: slow on CPU)."""
+  return jax.jit(lambda key: model.init(key, x, **kw))(jax.random.key(0))
 
 
 def test_small_vgg_shapes_and_no_last_pool():
   net = SmallVGG(widths=(4, 8, 16), convs_per_stage=1)
   x = jnp.zeros((2, 32, 32, 3))
-  variables = net.init(jax.random.key(0), x, train=False)
-  y = net.apply(variables, x, train=False)
+  variables = _init(net, x, train=False)
+  y = jax.eval_shape(lambda v: net.apply(v, x, train=False), variables)
   assert y.shape == (2, 8, 8, 16)  # two pools for three stages
   assert "batch_stats" in variables
   assert "small_vgg" in registry.backbone_names()
@@ -22,7 +28,8 @@ def test_small_vgg_shapes_and_no_last_pool():
 
 def test_small_vgg_without_batch_norm_has_no_stats():
   net = SmallVGG(widths=(4,), convs_per_stage=2, batch_norm=False)
-  variables = net.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)), train=False)
+  variables = jax.eval_shape(lambda: net.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)),
+                                              train=False))
   assert "batch_stats" not in variables
   assert set(variables["params"]) == {"conv1_1", "conv1_2"}
 
@@ -31,10 +38,10 @@ def test_localizer_outputs_and_parameter_groups():
   model = heads.Localizer("small_vgg", num_classes=5, backbone_kwargs={"widths": (4, 8)},
                           head_channels=6)
   x = jax.random.uniform(jax.random.key(1), (3, 16, 16, 3))
-  variables = model.init(jax.random.key(0), x, train=False)
+  variables = _init(model, x, train=False)
   assert set(variables["params"]) == {"backbone", "head"}
   assert set(variables["params"]["head"]) == {"conv", "fc"}
-  out = model.apply(variables, x, train=False)
+  out = jax.jit(lambda v: model.apply(v, x, train=False))(variables)
   assert out["logits"].shape == (3, 5)
   assert out["features"].shape == (3, 8, 8, 6)
   np.testing.assert_array_equal(out["cam_weights"], variables["params"]["head"]["fc"]["kernel"])
@@ -47,10 +54,10 @@ def test_localizer_outputs_and_parameter_groups():
 def test_localizer_linear_head_and_bad_head():
   x = jnp.zeros((1, 16, 16, 3))
   model = heads.Localizer("small_vgg", 4, backbone_kwargs={"widths": (4,)}, head="linear")
-  variables = model.init(jax.random.key(0), x)
+  variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x))
   assert set(variables["params"]["head"]) == {"fc"}
   with pytest.raises(ValueError, match="unknown localizer head"):
-    heads.Localizer("small_vgg", 4, head="mlp").init(jax.random.key(0), x)
+    jax.eval_shape(lambda: heads.Localizer("small_vgg", 4, head="mlp").init(jax.random.key(0), x))
 
 
 def test_make_backbone_passes_only_supported_fields():
@@ -67,9 +74,10 @@ def test_bfloat16_compute_keeps_float32_params_and_logits():
   model = heads.Localizer("small_vgg", 3, backbone_kwargs={"widths": (4,)}, head_channels=4,
                           dtype=jnp.bfloat16)
   x = jnp.ones((1, 8, 8, 3))
-  variables = model.init(jax.random.key(0), x)
+  variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x))
   assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(variables["params"]))
-  assert model.apply(variables, x)["logits"].dtype == jnp.float32
+  out = jax.eval_shape(lambda v: model.apply(v, x), variables)
+  assert out["logits"].dtype == jnp.float32 and out["features"].dtype == jnp.float32
 
 
 def test_vgg16_cam_localizer_shapes_abstractly():

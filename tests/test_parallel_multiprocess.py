@@ -19,6 +19,7 @@ _WORKER = """
 import json, sys
 pid, port, data_dir, workdir, tests_dir = sys.argv[1:]
 import jax
+jax.config.update("jax_threefry_partitionable", False)
 jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=2,
                            process_id=int(pid))
 import numpy as np

@@ -8,6 +8,7 @@ import pytest
 from wsol_jax import config_defaults, parallel
 from wsol_jax.methods import base
 from wsol_jax.methods.cam import CAM
+from loop_testlib import fast_cpu_random  # noqa: F401  (autouse fixture)
 
 BATCH = 16
 

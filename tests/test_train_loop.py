@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import loop_testlib
+from loop_testlib import fast_cpu_random  # noqa: F401  (autouse fixture)
 from wsol_jax import checkpoints as ckpt_lib
 from wsol_jax import parallel, train
 from wsol_jax.methods import base

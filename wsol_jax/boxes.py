@@ -192,8 +192,8 @@ def to_metric_pred_xyxy(boxes_xyxy, width, height):
   """Predicted pixel-edge boxes -> the protocol's integer boxes inside a ``width`` x ``height`` map.
 
   Truncates, then clips every coordinate to ``[0, width - 1]`` / ``[0, height - 1]``. For a box
-  ``[x, y, x + w, y + h]`` around a pixel region this is wsolevaluation's ``x1 = min(x + w, W - 1)``;
-  regressed boxes are scored the same way.
+  ``[x, y, x + w, y + h]`` around a pixel region this is wsolevaluation's
+  ``x1 = min(x + w, W - 1)``; regressed boxes are scored the same way.
   """
   xp = _xp(boxes_xyxy)
   x0, y0, x1, y1 = _split(to_metric_int_xyxy(boxes_xyxy))

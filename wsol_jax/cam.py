@@ -2,8 +2,8 @@
 
 Read top-down as the pipeline runs:
 
-1. :func:`class_activation_maps` / :func:`cams_for_classes` / :func:`topk_average_cam` -- CAMs from a
-   feature map ``[B, h, w, D]`` and a linear classifier ``[D, C]`` (Zhou et al., CVPR 2016; top-K
+1. :func:`class_activation_maps` / :func:`cams_for_classes` / :func:`topk_average_cam` -- CAMs
+   from a feature map ``[B, h, w, D]`` and a linear classifier ``[D, C]`` (Zhou et al., CVPR 2016; top-K
    averaged CAM of SLT-Net, Eq. 9).
 2. :func:`minmax_normalize` -- per map to [0, 1]; a constant (or NaN) map becomes zeros.
 3. Upsampling to the evaluation size: :func:`upsample_scoremaps_reference` (OpenCV bicubic on the

@@ -144,6 +144,7 @@ def component_nodes(values, eight):
 
 @_njit
 def _box_best_iou(x0, y0, x1, y1, gt, valid):
+  """Protocol IoU (+1 pixel) of one box with its best valid GT box; 0 without any."""
   best = 0.0
   area = (x1 - x0 + 1) * (y1 - y0 + 1)
   for m in range(gt.shape[0]):
@@ -161,6 +162,7 @@ def _box_best_iou(x0, y0, x1, y1, gt, valid):
 
 @_njit
 def _level_ious_one(q, gt, valid, v1, v2):
+  """Fills v1 / v2 [255] for one uint8 map q [H, W] (see wsol_jax.scoremap_levels.level_ious)."""
   height, width = q.shape
   # Foreground at level L = {q > L} = state L + 1 of the descending tree.
   hi, lo, st = component_nodes(q, True)
@@ -169,8 +171,9 @@ def _level_ious_one(q, gt, valid, v1, v2):
   for j in range(255):
     v2[j] = -1.0
   for i in range(len(hi)):
-    iou = _box_best_iou(st[i, 1], st[i, 2], min(st[i, 3] + 1, width - 1), min(st[i, 4] + 1, height - 1),
-                   gt, valid)
+    # A region's protocol box: x1 = min(x + w, W - 1) with x + w = last column + 1.
+    iou = _box_best_iou(st[i, 1], st[i, 2], min(st[i, 3] + 1, width - 1),
+                        min(st[i, 4] + 1, height - 1), gt, valid)
     for level in range(lo[i], hi[i]):
       c = st[i, 0]
       if c > best_count[level] or (c == best_count[level] and st[i, 5] < best_first[level]):
@@ -184,8 +187,9 @@ def _level_ious_one(q, gt, valid, v1, v2):
   for i in range(len(hi)):
     if st[i, 1] == 0 or st[i, 2] == 0 or st[i, 3] == width - 1 or st[i, 4] == height - 1:
       continue  # touches the image border: outside, not a hole
+    # The hole's border contour runs through the pixels around it: its box grown by one pixel.
     iou = _box_best_iou(st[i, 1] - 1, st[i, 2] - 1, min(st[i, 3] + 2, width - 1),
-                   min(st[i, 4] + 2, height - 1), gt, valid)
+                        min(st[i, 4] + 2, height - 1), gt, valid)
     for s in range(lo[i] + 1, hi[i] + 1):
       level = 255 - s
       if iou > v2[level]:
@@ -199,6 +203,7 @@ def _level_ious_one(q, gt, valid, v1, v2):
 
 @_njit
 def level_ious_batch(q_batch, gt_boxes, gt_valid):
+  """[B, H, W] uint8, [B, M, 4] int64, [B, M] bool -> (v1, v2), each [B, 255] float64."""
   batch = q_batch.shape[0]
   v1 = np.zeros((batch, 255))
   v2 = np.zeros((batch, 255))

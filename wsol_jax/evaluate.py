@@ -161,16 +161,17 @@ def headline_keys(results: Mapping[str, float], prefix: str = "") -> list[str]:
   return keys
 
 
-def results_table(results: Mapping[str, float]) -> str:
-  """The results as a text table: one row per prediction group, the papers' columns."""
+def results_table(results: Mapping[str, float], primary_group: str = "") -> str:
+  """The results as a text table: one row per prediction group (the unprefixed metrics are
+  ``primary_group``'s), the papers' columns."""
   groups = sorted({k.rsplit("/", 1)[0] if "/" in k else "" for k in results if k != "step"})
   cols = [(k, label) for k, label in TABLE_COLUMNS
           if any(f"{g + '/' if g else ''}{k}" in results for g in groups)]
-  header = ["" ] + [label for _, label in cols]
+  header = [""] + [label for _, label in cols]
   rows = []
   for g in groups:
     pre = f"{g}/" if g else ""
-    rows.append([g or "(primary)"] + [
+    rows.append([g or primary_group] + [
         f"{results[pre + k]:.2f}" if pre + k in results else "-" for k, _ in cols])
   widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
   fmt = lambda r: " | ".join(str(c).rjust(w) for c, w in zip(r, widths))

@@ -43,8 +43,13 @@ def _eval(config, workdir, step):
   return train.evaluate_checkpoint(config, workdir, step)
 
 
+def _visualize(config, workdir, step):
+  from wsol_jax import visualize  # pylint: disable=import-outside-toplevel
+  return visualize.visualize_checkpoint(config, workdir, step)
+
+
 # mode -> fn(config, workdir, step). Other modules add modes here (e.g. 'visualize').
-MODES: dict[str, Callable] = {"train": _train, "eval": _eval}
+MODES: dict[str, Callable] = {"train": _train, "eval": _eval, "visualize": _visualize}
 
 
 def hide_gpus_from_tensorflow() -> None:
@@ -66,6 +71,9 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   hide_gpus_from_tensorflow()
   import jax  # pylint: disable=import-outside-toplevel
+  # Same threefry algorithm, far faster to compile on CPU; parameters are replicated, so random
+  # numbers never need generating shard by shard.
+  jax.config.update("jax_threefry_partitionable", False)
   if _DISTRIBUTED.value:
     jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
                                num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)

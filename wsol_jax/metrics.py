@@ -9,8 +9,8 @@
   threshold of ``np.arange(0, 1, cam_curve_interval)``; MaxBoxAccV2: every region's box, the best
   threshold per IoU in ``iou_thresholds`` (30, 50, 70), averaged.
 
-Boxes and IoU follow wsolevaluation exactly (:mod:`wsol_jax.boxes`, :mod:`wsol_jax.scoremap_levels`):
-with ``backend='reference'`` the figures equal its ``BoxEvaluator`` to the last digit.
+Boxes and IoU follow wsolevaluation exactly (:mod:`wsol_jax.boxes`,
+:mod:`wsol_jax.scoremap_levels`): with ``backend='reference'`` the figures equal its ``BoxEvaluator`` to the last digit.
 
 Use::
 

@@ -1,14 +1,15 @@
 """Best box IoU of a score map at every binarisation level, for the MaxBoxAcc evaluator (host).
 
-The protocol binarises ``q = uint8(255 * scoremap)`` as ``q > level`` with ``level = int(t * max(q))``,
-so whatever the threshold grid, an image has at most 255 distinct binarisations (levels 0..254).
+The protocol binarises ``q = uint8(255 * scoremap)`` as ``q > level`` with
+``level = int(t * max(q))``, so whatever the threshold grid, an image has at most 255 distinct binarisations (levels 0..254).
 For each level and each image this module gives
 
 * ``v1``: the IoU (max over the image's GT boxes) of the largest region's box -- MaxBoxAcc;
 * ``v2``: the best IoU over every region's box -- MaxBoxAccV2;
 
 with the protocol's boxes (integer, ``x1 = min(x + w, W - 1)``) and IoU
-(:func:`wsol_jax.boxes.metric_iou_xyxy`); a level with no foreground scores the box ``[0, 0, 0, 0]``.
+(:func:`wsol_jax.boxes.metric_iou_xyxy`); a level with no foreground scores the box
+``[0, 0, 0, 0]``.
 
 Two backends:
 
@@ -42,7 +43,8 @@ def level_ious(scoremaps_uint8: np.ndarray, gt_boxes: np.ndarray, gt_valid: np.n
   """Per-level IoUs of a batch.
 
   Args:
-    scoremaps_uint8: [B, H, W] uint8 quantised score maps (:func:`scoremap_reference.scoremap_to_uint8`).
+    scoremaps_uint8: [B, H, W] uint8 quantised score maps
+      (:func:`wsol_jax.scoremap_reference.scoremap_to_uint8`).
     gt_boxes: [B, M, 4] integer protocol xyxy GT boxes at the same size.
     gt_valid: [B, M] bool; rows that are False are ignored.
     backend: 'reference' or 'fast'.
@@ -68,28 +70,25 @@ def level_ious(scoremaps_uint8: np.ndarray, gt_boxes: np.ndarray, gt_valid: np.n
 
 
 def _reference_level_ious(q_batch, gt_boxes, gt_valid, levels_needed):
-  batch = q_batch.shape[0]
-  v1 = np.full((batch, NUM_LEVELS), np.nan)
-  v2 = np.full((batch, NUM_LEVELS), np.nan)
-  for b in range(batch):
-    q = q_batch[b]
+  v1 = np.full((len(q_batch), NUM_LEVELS), np.nan)
+  v2 = np.full((len(q_batch), NUM_LEVELS), np.nan)
+
+  def one_image(b):
     gt = gt_boxes[b][gt_valid[b]]
-    if levels_needed is None:
-      levels = np.arange(NUM_LEVELS)
-    else:
-      levels = np.unique(levels_needed[b])
+    levels = np.arange(NUM_LEVELS) if levels_needed is None else np.unique(levels_needed[b])
     all_boxes, starts, largest = [], [], []
     total = 0
     for level in levels.tolist():
-      boxes, i = scoremap_reference.contour_boxes_at_level(q, level)
+      boxes, i = scoremap_reference.contour_boxes_at_level(q_batch[b], level)
       starts.append(total)
       largest.append(total + i)
       all_boxes.append(boxes)
       total += len(boxes)
-    stacked = np.concatenate(all_boxes, axis=0)
-    best_per_box = _best_iou_over_gt(stacked, gt)
+    best_per_box = _best_iou_over_gt(np.concatenate(all_boxes, axis=0), gt)
     v1[b, levels] = best_per_box[largest]
     v2[b, levels] = np.maximum.reduceat(best_per_box, starts)
+
+  _in_threads(lambda images: [one_image(b) for b in images], len(q_batch))  # OpenCV frees the GIL
   return v1, v2
 
 
@@ -105,22 +104,35 @@ def _best_iou_over_gt(pred_boxes, gt):
 
 
 def _fast_level_ious(q_batch, gt_boxes, gt_valid):
-  """Chunks of the batch in threads (the kernel releases the GIL), one per CPU."""
   from wsol_jax import component_tree  # numba: imported (and compiled) only when used
-  workers = min(len(q_batch), os.cpu_count() or 1)
-  if workers <= 1:
-    return component_tree.level_ious_batch(q_batch, gt_boxes, gt_valid)
-  chunks = np.array_split(np.arange(len(q_batch)), workers)
+  v1 = np.empty((len(q_batch), NUM_LEVELS))
+  v2 = np.empty((len(q_batch), NUM_LEVELS))
+
+  def chunk(images):  # the kernel releases the GIL
+    v1[images], v2[images] = component_tree.level_ious_batch(q_batch[images], gt_boxes[images],
+                                                             gt_valid[images])
+
+  _in_threads(chunk, len(q_batch))
+  return v1, v2
+
+
+def _in_threads(fn, num_items: int) -> None:
+  """fn(index array) over contiguous chunks of range(num_items), one thread per CPU."""
+  workers = max(1, min(num_items, os.cpu_count() or 1))
+  chunks = np.array_split(np.arange(num_items), workers)
+  if workers == 1:
+    fn(chunks[0])
+    return
   with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-    parts = list(pool.map(
-        lambda i: component_tree.level_ious_batch(q_batch[i], gt_boxes[i], gt_valid[i]), chunks))
-  return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    list(pool.map(fn, chunks))  # list(): re-raises a worker's exception here
 
 
 def largest_component_boxes_fast(scoremaps_uint8: np.ndarray) -> np.ndarray:
-  """[H, W] uint8 -> [255, 4] int64 inclusive pixel extents (x0, y0, x1, y1) of the largest
-  8-connected component of ``q > level`` for every level (most pixels; ties: first in raster order),
-  -1 rows where the level is empty. For tests against :func:`wsol_jax.cam.largest_component_box_xyxy`.
+  """[H, W] uint8 -> [255, 4] int64 inclusive pixel extents (x0, y0, x1, y1).
+
+  The largest 8-connected component of ``q > level`` for every level (most pixels; ties: first in
+  raster order), -1 rows where the level is empty: the host twin of
+  :func:`wsol_jax.cam.largest_component_box_xyxy`, for tests.
   """
   from wsol_jax import component_tree  # numba: imported only when used
   hi, lo, st = component_tree.component_nodes(np.ascontiguousarray(scoremaps_uint8), True)

@@ -106,12 +106,31 @@ def contour_boxes_at_level(scoremap_uint8: np.ndarray, level: int):
   contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[_CONTOURS_INDEX]
   if not contours:
     return np.zeros((1, 4), np.int64), 0
-  boxes = np.array([(x, y, min(x + w, width - 1), min(y + h, height - 1))
-                    for x, y, w, h in map(cv2.boundingRect, contours)], np.int64)
+  rects = np.array([cv2.boundingRect(c) for c in contours], np.int64)  # x, y, w, h
+  boxes = rects.copy()
+  boxes[:, 2] = np.minimum(rects[:, 0] + rects[:, 2], width - 1)
+  boxes[:, 3] = np.minimum(rects[:, 1] + rects[:, 3], height - 1)
+  return boxes, _largest_contour(contours, rects)
+
+
+def _largest_contour(contours, rects) -> int:
+  """Index of the contour of largest ``cv2.contourArea``, the first of equal areas (Python's max).
+
+  A polygon through pixel centres has area <= (w - 1) * (h - 1) of its bounding rectangle, so
+  contours are measured in decreasing order of that bound until no unmeasured one can reach the
+  best area (noise contours are never measured).
+  """
   if len(contours) == 1:
-    return boxes, 0
-  areas = [cv2.contourArea(c) for c in contours]
-  return boxes, int(np.argmax(areas))  # argmax: the first of equal areas, as Python's max()
+    return 0
+  bounds = (rects[:, 2] - 1) * (rects[:, 3] - 1)
+  best, best_area = -1, -1.0
+  for i in np.argsort(-bounds, kind="stable").tolist():
+    if bounds[i] < best_area:
+      break
+    area = cv2.contourArea(contours[i])
+    if area > best_area or (area == best_area and i < best):
+      best, best_area = i, area
+  return best
 
 
 def boxes_from_scoremap_reference(scoremap, thresholds, multi_contour: bool = False):

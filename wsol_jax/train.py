@@ -239,7 +239,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                          stdout_keys=evaluate.headline_keys(results, "eval/"))
     if run.is_main:
       evaluate.write_results(workdir, results)
-      writer.write_text(evaluate.results_table(results))
+      writer.write_text(evaluate.results_table(results, method.primary_eval_group))
     return results
   finally:
     pbar.close()
@@ -279,5 +279,5 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
   results["step"] = step
   if run.is_main:
     evaluate.write_results(workdir, results)
-    print(evaluate.results_table(results), flush=True)
+    print(evaluate.results_table(results, run.method.primary_eval_group), flush=True)
   return results

@@ -182,3 +182,46 @@ def epochs_grid(images, score_maps_by_epoch, boxes_by_colour_by_epoch, epoch_lab
     rows.append([box_tile(image, boxes_by_colour_by_epoch[e][n], score_maps_by_epoch[e][n], tile_hw)
                  for e in range(len(epoch_labels))])
   return grid(rows, col_labels=[str(e) for e in epoch_labels])
+
+
+# ----------------------------------------------------------------------------------------------
+# ``--mode=visualize``: figures of a saved checkpoint.
+
+
+def visualize_checkpoint(config, workdir: str, step: int | None = None) -> list[str]:
+  """Figures of the latest (or ``step``'s) checkpoint in ``workdir`` -> the PNG paths written.
+
+  The method draws them (``method.write_figures(state, batch, out_dir, tag)``) on the first eval
+  batch into ``workdir/figures``; SLT-Net also rebuilds its across-epochs figure from the per-epoch
+  data its training hook saved there.
+  """
+  # pylint: disable=import-outside-toplevel
+  from wsol_jax import checkpoints as ckpt_lib
+  from wsol_jax import evaluate, train
+  run = train.setup(config, workdir)
+  if not hasattr(run.method, "write_figures"):
+    raise ValueError(f"method {config.method!r} has no figures for --mode=visualize")
+  if not os.path.isdir(run.checkpoint_dir):
+    raise FileNotFoundError(f"no checkpoints in {workdir} (train first, or check --workdir)")
+  ckpts = ckpt_lib.Checkpoints(run.checkpoint_dir, read_only=True)
+  try:
+    steps = ckpts.all_steps()
+    if not steps:
+      raise FileNotFoundError(f"no checkpoints in {run.checkpoint_dir}")
+    step = steps[-1] if step is None else int(step)
+    if step not in steps:
+      raise ValueError(f"no checkpoint for step {step} in {run.checkpoint_dir}; have {steps}")
+    stage_index = int(ckpts.read_meta(step)["stage_index"])
+    sample_batch = next(iter(train.train_loader(config)))
+    target = run.runner.abstract_state(train.abstract_state(run, sample_batch, stage_index))
+    state, _ = ckpts.restore(step, target)
+  finally:
+    ckpts.close()
+  out_dir = os.path.join(workdir, "figures")
+  paths = []
+  if run.is_main:
+    state = run.runner.single_copy(run.runner.place_state(state))
+    paths = run.method.write_figures(state, evaluate.first_batch(config), out_dir, f"step{step}")
+    for path in paths:
+      print(f"wrote {path}", flush=True)
+  return paths

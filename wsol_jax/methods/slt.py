@@ -22,6 +22,7 @@ from __future__ import annotations
 import glob
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -47,7 +48,7 @@ _VST_NORMALIZE = ("none", "minmax")
 _VST_STOP_GRADIENT = ("none", "original", "transformed")
 _REGRESSOR_GROUPS = {"regressor/backbone": "backbone", "regressor/fc1": "head",
                      "regressor/fc2": "head"}
-_CLASSIFIER_GROUPS = {"classifier/backbone": "backbone", "classifier/head": "head"}
+_CLASSIFIER_GROUPS = {"classifier/backbone": "backbone", "classifier/fc": "head"}
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -78,6 +79,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.classifier = ml_collections.ConfigDict({
       "enabled": True,
       "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
+      "head": "linear",  # 'linear': GAP (of a map) + dropout + FC; 'none': the backbone's logits
       "dropout_rate": 0.0,
       "ten_crop": True,  # test-time ten-crop from the eval image resized to data.resize_size
       # Overrides of config.train for this stage (any config.train field; unset = inherited).
@@ -85,6 +87,105 @@ def default_config() -> ml_collections.ConfigDict:
   # Figures: the fixed first images of the eval split after every localization epoch.
   c.figure_images = 8
   return c
+
+
+def paper_config(dataset: str) -> ml_collections.ConfigDict:
+  """The paper's VGG16 setting (Sec. 4.1) for ``dataset`` 'cub' or 'imagenet_loc' (full config).
+
+  Localization branch: SGD momentum 0.9, weight decay 5e-4, lr 2e-4 (new layers x10), batch 16,
+  256 -> random 224 crop + flip; CUB: 4 epochs, alpha 0.4, K 30; ImageNet: 2 epochs, alpha 0.2,
+  K 100; beta 10. Localizer CAM-VGG16; regressor VGG16 conv5_3 + GAP + FC 512 + ReLU + FC 4 +
+  sigmoid (PSOL's VGG-GAP); classifier torchvision's VGG16 (CUB: new 200-way fc8, fine-tuned;
+  ImageNet: used as it is). All from ImageNet weights.
+  """
+  from wsol_jax import config_defaults  # pylint: disable=import-outside-toplevel
+  if dataset not in ("cub", "imagenet_loc"):
+    raise ValueError(f"SLT-Net paper settings exist for 'cub' and 'imagenet_loc', not {dataset!r}")
+  config = config_defaults.get_base_config()
+  config.method = "slt"
+  config.data.name = dataset
+  config.data.image_size = 224
+  config.data.resize_size = 256
+  config.data.train_augment = "random_crop"
+  config.data.hflip = True
+  config.data.eval_mode = "resize"
+  config.data.worker_count = 4
+
+  config.model.backbone = "vgg16"
+  config.model.backbone_kwargs = {}
+  config.model.head_channels = 1024
+  config.model.pretrained = "imagenet"
+
+  config.train.batch_size = 16
+  config.train.optimizer = "sgd"
+  config.train.lr = 2e-4
+  # New layers (CAM head, regressor FCs) at x10, the CAM-VGG16 convention the paper builds on.
+  config.train.lr_mults = {"backbone": 1.0, "head": 10.0}
+  config.train.momentum = 0.9
+  config.train.nesterov = False
+  config.train.weight_decay = 5e-4
+  config.train.weight_decay_mode = "l2"
+  config.train.schedule = "constant"
+  config.train.eval_every_epochs = 1.0
+  config.train.checkpoint_every_epochs = 1.0
+  config.eval.batch_size = 64
+
+  config.slt = default_config()
+  config.slt.vst_weight = 10.0
+  config.slt.canvas_multiple = 16  # CAM-VGG16's stride
+  config.slt.regressor.hidden_units = 512
+  config.slt.classifier.backbone = "vgg16"
+  if dataset == "cub":
+    config.train.num_epochs = 4.0
+    config.train.log_every_steps = 50
+    config.eval.cam_curve_interval = 0.001
+    config.slt.smt_k, config.slt.smt_alpha = 30, 0.4
+    # fc7 features and a new 200-way fc8, fine-tuned (the paper gives no schedule for it).
+    config.slt.classifier.backbone_kwargs = {"output": "pre_logits"}
+    config.slt.classifier.train.num_epochs = 30.0
+    config.slt.classifier.train.lr = 1e-3
+    config.slt.classifier.train.schedule = "step"
+    config.slt.classifier.train.decay_boundaries_epochs = (20.0,)
+  else:
+    config.data.max_boxes = 16  # ImageNet images may hold several boxes
+    config.train.num_epochs = 2.0
+    config.train.log_every_steps = 200
+    config.eval.cam_curve_interval = 0.01
+    config.slt.smt_k, config.slt.smt_alpha = 100, 0.2
+    # "We directly use the pre-trained weights provided by PyTorch": VGG16 with its own fc8.
+    config.slt.classifier.backbone_kwargs = {"output": "logits", "num_classes": 1000}
+    config.slt.classifier.head = "none"
+    config.slt.classifier.train.num_epochs = 0.0
+  return config
+
+
+class Classifier(nn.Module):
+  """SLT-Net's separate classifier: ``images -> logits [B, C]``.
+
+  ``head='linear'``: the backbone's output (a feature map, pooled by GAP, or a vector such as
+  VGG16's fc7) goes through dropout and a new FC layer (``fc``); ``head='none'``: the backbone
+  already ends in class logits (e.g. torchvision's VGG16 with its ImageNet fc8).
+  """
+  backbone: nn.Module
+  num_classes: int
+  head: str = "linear"
+  dropout_rate: float = 0.0
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    x = self.backbone(images, train=train)
+    if self.head == "none":
+      if x.ndim != 2 or x.shape[-1] != self.num_classes:
+        raise ValueError(f"classifier head 'none' needs backbone logits [B, {self.num_classes}], "
+                         f"got shape {x.shape}")
+      return x.astype(jnp.float32)
+    if self.head != "linear":
+      raise ValueError(f"config.slt.classifier.head must be 'linear' or 'none', got {self.head!r}")
+    if x.ndim == 4:
+      x = jnp.mean(x, axis=(1, 2))
+    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(x).astype(jnp.float32)
 
 
 def _check_choice(name, value, allowed):
@@ -209,12 +310,12 @@ class SLTNet(base.Method):
     return BoxRegressor(backbone, hidden_units=r.hidden_units, pooling=r.pooling,
                         output=r.output, dtype=self.dtype)
 
-  def classifier(self, bn_axis_name=None) -> heads.Localizer:
+  def classifier(self, bn_axis_name=None) -> Classifier:
     c = self.config.slt.classifier
     name, kwargs = self._backbone_of(c)
-    return heads.Localizer(backbone_name=name, num_classes=self.info.num_classes,
-                           backbone_kwargs=kwargs, head="linear", dtype=self.dtype,
-                           bn_axis_name=bn_axis_name)
+    backbone = heads.make_backbone(name, kwargs, dtype=self.dtype, bn_axis_name=bn_axis_name)
+    return Classifier(backbone, self.info.num_classes, head=c.head, dropout_rate=c.dropout_rate,
+                      dtype=self.dtype)
 
   def _init_with_pretrained(self, module, backbone_name, rng, images):
     variables = module.init({"params": rng, "dropout": rng}, images, train=False)
@@ -351,10 +452,10 @@ class SLTNet(base.Method):
     def loss_fn(params):
       variables = {"params": params["classifier"],
                    "batch_stats": state.batch_stats["classifier"]}
-      out, updates = model.apply(variables, images, train=True, rngs=rngs,
-                                 mutable=["batch_stats"])
-      return jnp.mean(losses.cross_entropy(out["logits"], labels)), (
-          out["logits"], updates.get("batch_stats", {}))
+      logits, updates = model.apply(variables, images, train=True, rngs=rngs,
+                                    mutable=["batch_stats"])
+      return jnp.mean(losses.cross_entropy(logits, labels)), (
+          logits, updates.get("batch_stats", {}))
 
     (loss, (logits, bs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     grads = parallel.mean_over_devices(grads, axis_name)
@@ -390,13 +491,13 @@ class SLTNet(base.Method):
                  "batch_stats": state.batch_stats["classifier"]}
     model = self.classifier()
     if not self.config.slt.classifier.ten_crop:
-      return model.apply(variables, images, train=False)["logits"]
+      return model.apply(variables, images, train=False)
     n, h, w, c = images.shape
     size = self.config.data.resize_size
     # The eval image (resized to h x w) is enlarged to the ten-crop resize size, then cropped.
     big = jax.image.resize(images, (n, size, size, c), "linear", antialias=True)
     crops = transforms.ten_crop(big, (h, w)).reshape(n * 10, h, w, c)
-    logits = model.apply(variables, crops, train=False)["logits"].reshape(n, 10, -1)
+    logits = model.apply(variables, crops, train=False).reshape(n, 10, -1)
     return jnp.log(jnp.mean(jax.nn.softmax(logits, axis=-1), axis=1) + 1e-12)
 
   def predict(self, state, batch):
@@ -444,13 +545,16 @@ class SLTNet(base.Method):
       drawn.append((data["regressor_box"][i], vis.BLUE))
     return drawn
 
-  def write_figures(self, state, batch, out_dir: str, tag: str) -> str:
-    """``out_dir/slt_<tag>.png``: one row per image, [image + boxes | heat map + boxes]."""
+  def write_figures(self, state, batch, out_dir: str, tag: str) -> list[str]:
+    """``out_dir/slt_<tag>.png`` (one row per image: [image + boxes | heat map + boxes]) and, when
+    the training hook saved per-epoch data there, ``out_dir/slt_epochs.png``."""
     data = self.figure_data(state, batch)
     n = len(data["image"])
     fig = vis.method_grid(data["image"], data["scoremap"],
                           [self.figure_boxes(data, i) for i in range(n)])
-    return str(vis.save_png(os.path.join(out_dir, f"slt_{tag}.png"), fig))
+    paths = [str(vis.save_png(os.path.join(out_dir, f"slt_{tag}.png"), fig))]
+    epochs = write_epochs_figure(out_dir)
+    return paths + ([epochs] if epochs else [])
 
   def on_epoch_end(self, state, ctx: base.HookContext):
     if ctx.stage != LOCALIZATION:

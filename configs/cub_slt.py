@@ -1,0 +1,18 @@
+"""SLT-Net with VGG16 on CUB-200-2011: the paper's setting (Guo et al., CVPR 2021, Sec. 4.1).
+
+Localization branch (localizer + regressor, one step): SGD momentum 0.9, weight decay 5e-4,
+lr 2e-4, batch 16, 4 epochs; alpha 0.4, K 30, beta 10; images resized to 256, random 224 crop.
+Localizer CAM-VGG16; regressor VGG16 + GAP + FC-ReLU-FC + sigmoid; classifier torchvision's VGG16
+with a new 200-way fc8, fine-tuned (schedule: our choice, see docs/ALGORITHMS.md). All start from
+ImageNet weights. Test: ten-crop classification, single-image localization. Every value is in
+:func:`wsol_jax.methods.slt.paper_config`.
+
+Prepare CUB first: ``python -m wsol_jax.data.prepare --dataset=cub --manual_dir=DIR``, and place
+the VGG16 weights (``model.pretrained``; see wsol_jax/models/pretrained.py).
+"""
+
+from wsol_jax.methods import slt
+
+
+def get_config():
+  return slt.paper_config("cub")
