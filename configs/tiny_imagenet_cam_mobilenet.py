@@ -47,6 +47,7 @@ def get_config():
   config.train.log_every_steps = 10
   config.train.checkpoint_every_epochs = 1.0
 
-  config.eval.batch_size = 100
+  config.eval.split = "validation"
+  config.eval.batch_size = 128
   config.eval.cam_curve_interval = 0.01
   return config

@@ -106,7 +106,6 @@ def area_xyxy(boxes_xyxy):
 
 def is_degenerate_xyxy(boxes_xyxy, min_size=0.0):
   """[..., 4] -> [...] bool: True where width or height is <= ``min_size`` (or any coord is NaN)."""
-  xp = _xp(boxes_xyxy)
   x0, y0, x1, y1 = _split(boxes_xyxy)
   ok = (x1 - x0 > min_size) & (y1 - y0 > min_size)
   return ~ok

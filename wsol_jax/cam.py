@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 # The host (reference) half of the pipeline lives in scoremap_reference, which does not import JAX;
 # re-exported so that this module reads as the whole pipeline.

@@ -150,8 +150,9 @@ def evaluate(scoremap_root: str, metadata_root: str, cam_curve_interval: float =
   metrics = metrics_lib.ScoremapMetrics(cam_curve_interval=cam_curve_interval,
                                         iou_thresholds=iou_threshold_list, backend=backend)
   max_boxes = max(len(boxes[i]) for i in image_ids)
-  for first in tqdm(range(0, len(image_ids), batch_size), desc=f"evaluate_cams ({backend})",
-                    unit="batch", disable=not progress):
+  bar = tqdm(total=len(image_ids), desc=f"evaluate_cams ({backend})", unit="img",
+             disable=not progress)
+  for first in range(0, len(image_ids), batch_size):
     ids = image_ids[first:first + batch_size]
     maps = np.stack([load_scoremap(scoremap_path(scoremap_root, i)) for i in ids])
     gt = np.zeros((len(ids), max_boxes, 4), np.int64)
@@ -161,6 +162,8 @@ def evaluate(scoremap_root: str, metadata_root: str, cam_curve_interval: float =
       gt[b, :len(resized)] = resized
       gt_valid[b, :len(resized)] = True
     metrics.update(maps, gt, gt_valid)
+    bar.update(len(ids))
+  bar.close()
   flat = metrics.compute()
   ious = [str(t) for t in metrics.iou_thresholds]
   return {

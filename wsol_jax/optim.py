@@ -104,12 +104,3 @@ def path_labels(params: Any, rules: Mapping[str, str]) -> Any:
 
   return jax.tree_util.tree_map_with_path(label, params)
 
-
-def current_lrs(opt_state, train: ml_collections.ConfigDict, steps_per_epoch: int,
-                total_steps: int, step: int) -> dict[str, float]:
-  """The lr of each group at stage step ``step`` (for logging)."""
-  del opt_state
-  overrides = dict(train.get("schedule_overrides", None) or {})
-  return {f"lr/{g}": float(make_schedule(train, float(train.lr) * float(m), steps_per_epoch,
-                                         total_steps, overrides.get(g))(step))
-          for g, m in train.lr_mults.items()}

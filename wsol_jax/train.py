@@ -21,6 +21,7 @@ import os
 from typing import Any
 
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 import tqdm
@@ -58,7 +59,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
   parallel.check_batch_size(config.eval.batch_size, "config.eval.batch_size")
   fingerprint = ckpt_lib.config_fingerprint(config)
   ckpt_dir = os.path.join(workdir, "checkpoints")
-  if os.path.isdir(ckpt_dir):
+  if _exists_on_process_0(ckpt_dir):
     ckpt_lib.Checkpoints(ckpt_dir, read_only=True).check_compatible(fingerprint)
   pipeline.ensure_prepared(config.data)  # FileNotFoundError naming the prepare command
   train_size = pipeline.num_examples(config.data)
@@ -68,6 +69,15 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
                       train_size=train_size)
   return Run(config=config, workdir=workdir, method=method_cls(config, info), runner=runner,
              fingerprint=fingerprint, is_main=jax.process_index() == 0)
+
+
+def _exists_on_process_0(path: str) -> bool:
+  """Whether ``path`` exists, as process 0 sees it: every process must make the same orbax calls
+  (they synchronise), even while process 0 is creating the directory."""
+  exists = os.path.isdir(path)
+  if jax.process_count() > 1:
+    exists = bool(multihost_utils.broadcast_one_to_all(np.int32(exists)))
+  return exists
 
 
 def train_loader(config) -> Any:
@@ -257,7 +267,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
                         step: int | None = None) -> dict[str, float]:
   """Evaluates the latest (or ``step``'s) checkpoint in ``workdir``; writes ``results.json``."""
   run = setup(config, workdir)
-  if not os.path.isdir(run.checkpoint_dir):
+  if not _exists_on_process_0(run.checkpoint_dir):
     raise FileNotFoundError(f"no checkpoints in {workdir} (train first, or check --workdir)")
   ckpts = ckpt_lib.Checkpoints(run.checkpoint_dir, read_only=True)
   try:

@@ -1,0 +1,28 @@
+"""CAM with MobileNetV1 (width 1.0, Keras ImageNet weights) on CUB-200-2011: a CPU/Colab-friendly
+variant of configs/cub_cam.py (same data, schedule and evaluation).
+
+Backbone ``mobilenet_v1`` with block 12 at stride 1, so the CAM map is 14x14 at 224 like
+CAM-VGG16's, then the same CAM head (conv 3x3/1024 + ReLU, GAP, FC). wsolevaluation tuned its tiny
+lr for VGG16; MobileNet gets 1e-3 (head x10), the rate that fine-tunes it well in the Tiny-ImageNet
+demo (configs/tiny_imagenet_cam_mobilenet.py) -- not tuned on CUB.
+"""
+
+import importlib.util
+import pathlib
+
+
+def _sibling_config(name: str):
+  """``get_config()`` of configs/<name>.py (config files are loaded by path, not as a package)."""
+  spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name(f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def get_config():
+  config = _sibling_config("cub_cam")
+  config.model.backbone = "mobilenet_v1"
+  config.model.backbone_kwargs = {"width": 1.0, "last_stride": 1}
+  config.model.pretrained = "imagenet"  # keras:mobilenet_v1_100
+  config.train.lr = 1e-3
+  return config

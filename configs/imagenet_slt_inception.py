@@ -1,0 +1,25 @@
+"""SLT-Net with InceptionV3 on ImageNet (ILSVRC2012 localization): the paper's setting (Sec. 4.1).
+
+As configs/imagenet_slt.py (2 epochs, alpha 0.2, K 100, beta 10, lr 2e-4, batch 16) with every
+network on InceptionV3: 320 -> random 299 crop (eval: 299). Localizer: InceptionV3 cut after
+Mixed_6e + the CAM head; regressor: the same Mixed_6e map + GAP + FC-ReLU-FC; classifier:
+torchvision's ImageNet InceptionV3 as it is ("we directly use the pre-trained weights provided by
+PyTorch": its own 1000-way fc, no classifier training).
+
+Prepare the data first: ``python -m wsol_jax.data.prepare --dataset=imagenet_loc --manual_dir=DIR``
+(see wsol_jax/data/imagenet_loc.py for the files), and raise ``data.max_boxes`` to the built
+dataset's ``info.metadata["max_boxes"]`` if it is larger.
+"""
+
+from wsol_jax.methods import slt
+
+
+def get_config():
+  config = slt.paper_config("imagenet_loc")
+  config.data.image_size = 299
+  config.data.resize_size = 320
+  config.model.backbone = "inception_v3"
+  config.model.backbone_kwargs = {}  # Mixed_6e, 17x17 at 299
+  config.slt.classifier.backbone = "inception_v3"
+  config.slt.classifier.backbone_kwargs = {"output": "logits", "num_classes": 1000}
+  return config
