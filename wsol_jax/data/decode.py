@@ -43,13 +43,6 @@ def encode_png(array: np.ndarray) -> bytes:
   return buf.getvalue()
 
 
-def encode_jpeg(array: np.ndarray, quality: int = 95) -> bytes:
-  """uint8 [H, W, 3] RGB -> JPEG bytes."""
-  buf = io.BytesIO()
-  Image.fromarray(np.ascontiguousarray(array)).save(buf, format="JPEG", quality=quality)
-  return buf.getvalue()
-
-
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
   """Any Pillow mode -> uint8 [H, W, 3] RGB (no EXIF transpose: boxes refer to stored pixels)."""
   if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):

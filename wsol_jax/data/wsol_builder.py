@@ -20,16 +20,19 @@ A new builder (e.g. ``imagenet_loc``) follows the pattern of :mod:`wsol_jax.data
 
   class MyData(wsol_builder.WsolBuilder):
     VERSION = tfds.core.Version("1.0.0")
+    EVAL_SPLIT = "validation"
+    MANUAL_FILES = "my_data.zip"          # named in the "not prepared" error
     def _info(self):
       return self.wsol_info(description="...", homepage="...")
     def _split_generators(self, dl_manager):
-      self.set_class_names(names)          # before any example is written
+      manual = self.find_manual_dir(dl_manager)   # None -> download
+      self.set_class_names(names)                  # before any example is written
       return {"train": self._generate_examples(items)}
     def _generate_examples(self, items):
-      for item in items:
-        ex = self.try_example(image_id=..., path=..., label=..., bboxes_xyxy=...)
-        if ex is not None:
-          yield item.key, ex
+      def to_kwargs(item):  # -> (key, make_example kwargs); may raise BadExampleError
+        return item.id, dict(image_id=item.id, label=item.label, bboxes_xyxy=item.boxes,
+                             path=item.path)
+      yield from self.generate(items, to_kwargs)   # decodes in threads, keeps the order
 """
 
 from __future__ import annotations
