@@ -9,7 +9,8 @@ jitted (``parallel.Runner.compile_step``); :func:`config_row` makes one from a c
 registered method, its first stage by default), so other methods and backbones are one
 ``ROWS.append(...)`` away. Steps run on every
 local device (jit over a data-parallel mesh) with random uint8 images. Peak memory is the device's
-``peak_bytes_in_use`` where the backend reports it (GPU/TPU), else the process's peak RSS (CPU).
+``peak_bytes_in_use`` where the backend reports it (GPU/TPU), else the process's peak RSS so far
+(CPU: a row after a bigger one shows the bigger one's peak; run rows one by one to separate them).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import wsol_jax.methods  # noqa: F401  (registers the methods)
 _ROWS = flags.DEFINE_list("rows", None, "Rows to run (default: all); see --list.")
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per row (after one warm-up step).")
 _LIST = flags.DEFINE_bool("list", False, "List the rows and exit.")
+_BATCH = flags.DEFINE_integer("batch_size", 0, "Global batch of the config rows (0: each config's "
+                              "own); e.g. a small one to try paper-scale rows on a CPU.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,17 +77,16 @@ def config_row(key: str, config_file: str, num_classes: int, stage: str | None =
   for path, value in overrides.items():
     section, field = path.split(".")
     config[section][field] = value
-  label = (f"{config.method} {config.model.backbone} {config.data.image_size}px "
-           f"b{config.train.batch_size} {config.model.dtype}")
+  label = f"{config.method} {config.model.backbone} {config.data.image_size}px {config.model.dtype}"
 
   def build():
+    batch_size = _BATCH.value or config.train.batch_size
+    config.train.batch_size = batch_size
     runner = parallel.JitRunner()
-    info = base.RunInfo(num_classes=num_classes, steps_per_epoch=100,
-                        train_size=100 * config.train.batch_size)
+    info = base.RunInfo(num_classes=num_classes, steps_per_epoch=100, train_size=100 * batch_size)
     method = base.get_method(config.method)(config, info)
     stage_name = stage or method.stages()[0].name
-    batch = random_batch(config.train.batch_size, config.data.image_size, num_classes,
-                         config.data.max_boxes)
+    batch = random_batch(batch_size, config.data.image_size, num_classes, config.data.max_boxes)
     state = runner.place_state(method.init_state(jax.random.key(0), batch))
     step = runner.compile_step(lambda s, b, r, axis_name: method.train_step(
         s, b, r, stage=stage_name, axis_name=axis_name))
@@ -180,6 +182,7 @@ def peak_memory_bytes() -> tuple[int, str]:
 
 def measure(row: Row, steps: int) -> dict:
   step, state, batch, rng = row.build()
+  images = batch["image"].shape[0]  # the row's own, or --batch_size
   start = time.perf_counter()
   compiled = step.lower(state, batch, rng).compile()
   compile_s = time.perf_counter() - start
@@ -191,8 +194,9 @@ def measure(row: Row, steps: int) -> dict:
   jax.block_until_ready((state, metrics))
   elapsed = time.perf_counter() - start
   peak, where = peak_memory_bytes()
-  return {"key": row.key, "row": row.label, "compile_s": compile_s, "steps_per_s": steps / elapsed,
-          "images_per_s": steps * row.images / elapsed, "peak_gib": peak / 2**30, "memory": where}
+  label = row.label if f"b{images}" in row.label else f"{row.label} b{images}"
+  return {"key": row.key, "row": label, "compile_s": compile_s,
+          "steps_per_s": steps / elapsed, "images_per_s": steps * images / elapsed, "peak_gib": peak / 2**30, "memory": where}
 
 
 def format_table(results: list[dict]) -> str:

@@ -72,6 +72,21 @@ def test_stages_follow_the_config():
     lchp.LCHP(config, info)
 
 
+@pytest.mark.parametrize("name, epochs, delta, refine_lr", [
+    ("cub_lchp", (40, 40), 0.7, 2e-3), ("tiny_imagenet_lchp", (40, 40), 0.8, 2e-3),
+    ("imagenet_lchp", (10, 5), 0.7, 2e-4)])
+def test_paper_configs(name, epochs, delta, refine_lr):
+  config = load_config(name)
+  method = lchp.LCHP(config, base.RunInfo(num_classes=200, steps_per_epoch=10, train_size=320))
+  assert [(s.name, s.num_steps) for s in method.stages()] == [("init", epochs[0] * 10),
+                                                              ("refine", epochs[1] * 10)]
+  assert (config.lchp.delta, config.lchp.refine_lr, config.lchp.tau) == (delta, refine_lr, 0.9)
+  assert (config.train.lr, config.train.weight_decay, config.train.batch_size) == (2e-3, 1e-5, 32)
+  assert (config.data.resize_size, config.data.image_size) == (512, 448)
+  assert config.model.backbone == "inception_v3"
+  assert dict(config.train.schedule_overrides) == {"regressor": "constant"}
+
+
 def test_ema_follows_its_formula_after_every_step(method_and_state):
   method, state = method_and_state
   beta = method.c.ema_decay

@@ -46,11 +46,9 @@ class GroupScorer:
 
   def __init__(self, eval_cfg):
     self.eval_cfg = eval_cfg
-    self.scoremaps = None
-    self.boxes = None
-    self.num = 0
-    self.top1 = 0
-    self.top5 = 0
+    self.scoremaps = None  # metrics.ScoremapMetrics, for 'cam_gt'
+    self.boxes = None  # metrics.BoxMetrics, for 'boxes'
+    self.cls = None  # Top-1/5 counts, for a group with logits only
 
   def update(self, preds: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray]) -> None:
     valid = np.asarray(batch["valid"], bool)
@@ -59,9 +57,6 @@ class GroupScorer:
     if "logits" in preds:
       logits = np.asarray(preds["logits"])
       topk = np.argsort(-logits, axis=-1, kind="stable")[:, :min(TOP_K, logits.shape[-1])]
-      self.num += int(valid.sum())
-      self.top1 += int((metrics_lib.topk_correct(topk, labels, 1) & valid).sum())
-      self.top5 += int((metrics_lib.topk_correct(topk, labels, topk.shape[1]) & valid).sum())
     height, width = np.asarray(batch["image"]).shape[-3:-1]
     common = dict(gt_valid=batch["bboxes_valid"], labels=labels if topk is not None else None,
                   topk_classes=topk, valid=valid)
@@ -78,11 +73,18 @@ class GroupScorer:
         self.boxes = metrics_lib.BoxMetrics(iou_thresholds=tuple(self.eval_cfg.iou_thresholds))
       pred = box_lib.denormalize_xyxy(np.asarray(preds["boxes"], np.float64), width, height)
       self.boxes.update(pred, batch["bboxes"], (height, width), **common)
+    if topk is not None and "cam_gt" not in preds and "boxes" not in preds:
+      counts = self.cls or {"num": 0, "top1": 0, "top5": 0}
+      counts["num"] += int(valid.sum())
+      counts["top1"] += int((metrics_lib.topk_correct(topk, labels, 1) & valid).sum())
+      counts["top5"] += int((metrics_lib.topk_correct(topk, labels, topk.shape[1]) & valid).sum())
+      self.cls = counts
 
   def result(self) -> dict[str, float]:
     out: dict[str, float] = {}
-    if self.num:
-      out.update(top1_cls=self.top1 * 100.0 / self.num, top5_cls=self.top5 * 100.0 / self.num)
+    if self.cls and self.cls["num"]:
+      out.update(top1_cls=self.cls["top1"] * 100.0 / self.cls["num"],
+                 top5_cls=self.cls["top5"] * 100.0 / self.cls["num"])
     for acc in (self.scoremaps, self.boxes):
       if acc is not None:
         out.update({k: float(v) for k, v in acc.compute().items()})

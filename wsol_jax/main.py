@@ -1,7 +1,8 @@
 """Command line: ``python -m wsol_jax.main --config=configs/X.py --workdir=DIR [--mode=...]``.
 
 Modes: ``train`` (resumes from DIR's checkpoints, evaluates at the end), ``eval`` (the latest
-checkpoint, or ``--step``), and those other modules register in :data:`MODES`. Any config field can
+checkpoint, or ``--step``), ``visualize`` (PNG figures of a checkpoint, :mod:`wsol_jax.visualize`);
+:data:`MODES` maps each to its function. Any config field can
 be overridden, e.g. ``--config.train.lr=0.001``. Multi-host: ``--distributed`` calls
 ``jax.distributed.initialize`` (arguments from the flags, else from the environment: TPU pods,
 SLURM, ...). Bad input (unknown config key, missing dataset, another config's workdir) stops with
@@ -23,8 +24,9 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of checkpoints, metrics and results.")
-_MODE = flags.DEFINE_string("mode", "train", "train | eval | any mode registered in MODES.")
-_STEP = flags.DEFINE_integer("step", None, "--mode=eval: the checkpoint step (default: latest).")
+_MODE = flags.DEFINE_string("mode", "train", "train | eval | visualize.")
+_STEP = flags.DEFINE_integer("step", None,
+                             "eval / visualize: the checkpoint step (default: the latest).")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the run.")
@@ -48,7 +50,7 @@ def _visualize(config, workdir, step):
   return visualize.visualize_checkpoint(config, workdir, step)
 
 
-# mode -> fn(config, workdir, step). Other modules add modes here (e.g. 'visualize').
+# mode -> fn(config, workdir, step); a new mode is one entry here.
 MODES: dict[str, Callable] = {"train": _train, "eval": _eval, "visualize": _visualize}
 
 

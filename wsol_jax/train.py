@@ -263,9 +263,10 @@ def _fetch_checked(runner, step, metrics, stage, ckpts) -> dict[str, float]:
   return host
 
 
-def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
-                        step: int | None = None) -> dict[str, float]:
-  """Evaluates the latest (or ``step``'s) checkpoint in ``workdir``; writes ``results.json``."""
+def load_checkpoint(config: ml_collections.ConfigDict, workdir: str, step: int | None = None
+                    ) -> tuple[Run, Any, int]:
+  """``(run, placed state, step)`` of the latest (or ``step``'s) checkpoint in ``workdir``, after the
+  same checks as training (config fingerprint, dataset); for evaluation and figures."""
   run = setup(config, workdir)
   if not _exists_on_process_0(run.checkpoint_dir):
     raise FileNotFoundError(f"no checkpoints in {workdir} (train first, or check --workdir)")
@@ -283,7 +284,13 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
     state, _ = ckpts.restore(step, target)
   finally:
     ckpts.close()
-  state = run.runner.place_state(state)
+  return run, run.runner.place_state(state), step
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
+                        step: int | None = None) -> dict[str, float]:
+  """Evaluates the latest (or ``step``'s) checkpoint in ``workdir``; writes ``results.json``."""
+  run, state, step = load_checkpoint(config, workdir, step)
   results = evaluate.evaluate(run.method, run.runner, state, config, desc=f"eval@{step}",
                               show_progress=run.is_main)
   results["step"] = step

@@ -22,7 +22,11 @@ loop compiles is a PURE function of pytrees:
   under jit, ``lax.pmean`` under pmap) and build BatchNorm with ``axis_name`` so that both give the
   same numbers;
 * ``predict(state, batch) -> {group: {key: array}}`` for evaluation (keys in
-  :mod:`wsol_jax.evaluate`); jitted with the same sharding as training.
+  :mod:`wsol_jax.evaluate`); jitted with the same sharding as training, so every output has the
+  batch as its leading axis.
+
+The state holds arrays only (no PRNG keys: derive them from ``state.step``), replicated on every
+device; optimizers, modules and the config stay on the method object.
 
 Hooks (``on_epoch_end``) run on the host between steps, with an un-replicated state.
 """
