@@ -5,8 +5,8 @@ tau sweep of the paper's Table 4.
       [--config configs/synthetic_lchp.py] [--set lchp.delta=0.6 ...] [--workdir DIR]
 
 For every seed: the init stage alone (``lchp.run_refine=False``) gives the pseudo-label baseline
-(Algorithm 1 boxes from the EMA classifier) and LCHP-I (the regressor); a copy of that run then
-continues with the refine stage at the config's tau and gives LCHP-R. Every number is the test
+(Algorithm 1 boxes from the EMA classifier) and LCHP-I (the regressor); the refine stage started
+from that run (``lchp.init_from``) at the config's tau gives LCHP-R. Every number is the test
 split's GT-known LOC (%). On the first seed, the tau sweep refines the same LCHP-I run once per
 tau and reports, as Table 4 does, how many of LCHP-I's training-set boxes pass tau (``kept``), their
 GT-known on the training images (``train_gt_known``; GT boxes are used for this count only) and
@@ -25,7 +25,6 @@ import ast
 import importlib.util
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -74,11 +73,11 @@ def run(config, workdir: str) -> dict:
   return results
 
 
-def refine_from(init_dir: str, workdir: str, config) -> dict:
-  """LCHP-R: continue a copy of the finished init-only run with the refine stage."""
-  if not os.path.isdir(workdir):
-    shutil.copytree(init_dir, workdir, ignore=shutil.ignore_patterns("results.json", "figures"))
-  return run(config, workdir)
+def refine_from(args, seed: int, init_dir: str, tau: float) -> dict:
+  """LCHP-R at ``tau``: the refine stage alone, started from the finished init-only run."""
+  config = make_config(args, seed, **{"lchp.init_from": os.path.abspath(init_dir),
+                                      "lchp.tau": tau})
+  return run(config, os.path.join(os.path.dirname(init_dir), f"tau{tau:g}"))
 
 
 def train_set_quality(config, workdir: str) -> dict[str, np.ndarray]:
@@ -134,8 +133,7 @@ def main(argv=None) -> int:
   for seed in args.seeds:
     init_dir = os.path.join(workdir, f"seed{seed}", "init")
     init = run(make_config(args, seed, **{"lchp.run_refine": False}), init_dir)
-    refined = refine_from(init_dir, os.path.join(workdir, f"seed{seed}", f"tau{main_tau:g}"),
-                          make_config(args, seed, **{"lchp.tau": main_tau}))
+    refined = refine_from(args, seed, init_dir, main_tau)
     out["pseudo_label"].append(init[f"pseudo_label/{GT_KNOWN}"])
     out["lchp_i"].append(init[GT_KNOWN])
     out["lchp_r"].append(refined[GT_KNOWN])
@@ -147,8 +145,7 @@ def main(argv=None) -> int:
   for tau in args.taus:
     kept = quality["confidence"] > tau
     with_gt = kept & (quality["has_gt"] > 0)
-    refined = refine_from(init_dir, os.path.join(workdir, f"seed{seed}", f"tau{tau:g}"),
-                          make_config(args, seed, **{"lchp.tau": tau}))
+    refined = refine_from(args, seed, init_dir, tau)
     sweep.append({"tau": tau, "kept": int(kept.sum()), "kept_frac": float(kept.mean()),
                   "train_gt_known": float(100.0 * quality["gt_known"][with_gt].sum()
                                           / max(with_gt.sum(), 1)),

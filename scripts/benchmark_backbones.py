@@ -2,6 +2,7 @@
 
     python scripts/benchmark_backbones.py                       # every backbone, f32 and bf16
     python scripts/benchmark_backbones.py --batch_size=8 --steps=3 --backbones=mobilenet_v1_100
+    (--batch_size and --steps are benchmark_step.py's flags; batch 8 when unset)
 
 One row per backbone and compute dtype: a forward + backward pass in training mode (batch norm
 statistics updated) and a plain SGD update of the float32 parameters, jitted, on random images:
@@ -43,7 +44,6 @@ PAPER_BACKBONES = (
     ("mobilenet_v1_100", 224, {}),
 )
 
-_BATCH = flags.DEFINE_integer("batch_size", 8, "Images per step.")
 _BACKBONES = flags.DEFINE_list("backbones", None, "Backbones to run (default: all).")
 _DTYPES = flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "Compute dtypes.")
 _ISOLATE = flags.DEFINE_bool("isolate", True, "Run each row in its own process (own peak memory).")
@@ -86,13 +86,18 @@ def backbone_rows(batch_size: int = 8, dtypes=("float32", "bfloat16"), names=Non
   return rows
 
 
+def _batch_size() -> int:
+  """benchmark_step's --batch_size (shared flag), 8 when unset."""
+  return benchmark_step._BATCH.value or 8  # pylint: disable=protected-access
+
+
 def _measure_isolated(row, steps: int) -> dict:
   """Measure ``row`` in a fresh process, so its peak memory (host RSS on CPU) is its own."""
   name, dtype = row.key[len("backbone_"):].rsplit("_", 1)
   with tempfile.TemporaryDirectory() as tmp:
     out = pathlib.Path(tmp) / "row.json"
     subprocess.run([sys.executable, __file__, f"--backbones={name}", f"--dtypes={dtype}",
-                    f"--batch_size={_BATCH.value}", f"--steps={steps}", "--noisolate",
+                    f"--batch_size={_batch_size()}", f"--steps={steps}", "--noisolate",
                     f"--json_out={out}"], check=True)
     return json.loads(out.read_text())[0]
 
@@ -100,7 +105,7 @@ def _measure_isolated(row, steps: int) -> dict:
 def main(argv):
   del argv
   steps = benchmark_step._STEPS.value  # pylint: disable=protected-access
-  rows = backbone_rows(_BATCH.value, tuple(_DTYPES.value), _BACKBONES.value)
+  rows = backbone_rows(_batch_size(), tuple(_DTYPES.value), _BACKBONES.value)
   if not rows:
     raise ValueError(f"no backbone in {_BACKBONES.value}; known: "
                      f"{[name for name, _, _ in PAPER_BACKBONES]}")

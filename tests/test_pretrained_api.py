@@ -71,6 +71,18 @@ def test_finds_every_copy_of_the_backbone_and_leaves_other_layers(h5_050):
   np.testing.assert_array_equal(loaded["params"]["fc"]["kernel"], variables["params"]["fc"]["kernel"])
 
 
+def test_finds_a_cut_backbone_next_to_head_layers():
+  """A VGG16 feature backbone (no fc layers) under 'backbone', beside a CAM head's own layers."""
+  file_keys = {("params", f"features_{i}", leaf) for i in (0, 2, 28) for leaf in ("kernel", "bias")}
+  file_keys |= {("params", "classifier_0", "kernel"), ("params", "classifier_6", "bias")}
+  target = {("params", "backbone", "features_0", "kernel"): 0,
+            ("params", "backbone", "features_28", "bias"): 0,
+            ("params", "head", "conv", "kernel"): 0, ("params", "head", "fc", "kernel"): 0}
+  assert pretrained.find_backbones(target, file_keys, "vgg16") == [("backbone",)]
+  target[("params", "backbone", "extra_conv", "kernel")] = 0  # not a VGG16 layer: not a VGG16
+  assert pretrained.find_backbones(target, file_keys, "vgg16") == []
+
+
 def test_missing_tensor_is_a_one_line_error(tmp_path, h5_050):
   import h5py
   path = tmp_path / "broken.h5"

@@ -7,6 +7,7 @@ import os
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 import loop_testlib
@@ -49,13 +50,15 @@ def _train(config, workdir, monkeypatch, stop_after=None):
 
 
 def _params(workdir, config, step):
-  run = train.setup(config, str(workdir))
-  sample = next(iter(train.train_loader(config)))
-  target = run.runner.abstract_state(train.abstract_state(run, sample, 0))
-  ckpts = ckpt_lib.Checkpoints(run.checkpoint_dir, read_only=True)
-  state, meta = ckpts.restore(step, target)
-  ckpts.close()
-  return jax.device_get(state), meta
+  """The parameters and meta record of ``workdir``'s checkpoint at ``step``."""
+  _, state, _ = train.load_checkpoint(config, str(workdir), step)
+  meta = ckpt_lib.Checkpoints(str(workdir / "checkpoints"), read_only=True).read_meta(step)
+  return jax.device_get(state.params), meta
+
+
+def _assert_same_params(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +90,7 @@ def test_resume_after_interrupt_equals_straight_run(tmp_path, data_dir, straight
   resumed, _ = _params(workdir, config, 6)
   want, meta = _params(straight_dir, config, 6)
   assert meta["stage"] == "train" and meta["step"] == 6
-  for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(want)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  _assert_same_params(resumed, want)
   assert results == straight_results
 
 
@@ -150,3 +152,43 @@ def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path, data_dir):
     train.train_and_evaluate(config, str(tmp_path))
   assert ckpt_lib.Checkpoints(str(tmp_path / "checkpoints"), read_only=True).all_steps() == [2]
   assert not (tmp_path / "results.json").exists()
+
+
+@base.register_method("test_two_stage_cam")
+class _TwoStageCAM(CAM):
+  """CAM in two stages of 3 steps; stage 'b' switches to Adam (another optimizer-state structure)."""
+
+  def __init__(self, config, info):
+    super().__init__(config, info)
+    self.tx_b = optax.adam(1e-3)
+
+  def stages(self):
+    return (base.Stage("a", 3), base.Stage("b", 3))
+
+  def enter_stage(self, state, stage):
+    assert stage == "b"
+    return state.replace(opt_state=self.tx_b.init(state.params))
+
+  def train_step(self, state, batch, rng, *, stage, axis_name=None):
+    sgd = self.tx
+    self.tx = self.tx_b if stage == "b" else sgd  # read while tracing
+    try:
+      return super().train_step(state, batch, rng, stage=stage, axis_name=axis_name)
+    finally:
+      self.tx = sgd
+
+
+def test_two_stage_run_resumes_mid_stage(tmp_path, data_dir, monkeypatch):
+  config = loop_testlib.tiny_config(data_dir, checkpoint_every_steps=4)
+  config.method = "test_two_stage_cam"
+  straight_results, straight_log = _train(config, tmp_path / "straight", monkeypatch)
+  _, first = _train(config, tmp_path / "resumed", monkeypatch, stop_after=5)
+  ckpts = ckpt_lib.Checkpoints(str(tmp_path / "resumed" / "checkpoints"), read_only=True)
+  assert ckpts.all_steps() == [3, 4]
+  meta = ckpts.read_meta(4)
+  assert (meta["stage"], meta["stage_start_step"], meta["stage_step"]) == ("b", 3, 1)
+  results, second = _train(config, tmp_path / "resumed", monkeypatch)
+  assert first[:4] + second == straight_log
+  _assert_same_params(_params(tmp_path / "resumed", config, 6)[0],
+                      _params(tmp_path / "straight", config, 6)[0])
+  assert results == straight_results

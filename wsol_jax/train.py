@@ -100,7 +100,8 @@ def abstract_state(run: Run, sample_batch, stage_index: int):
   def build():
     state = run.method.init_state(init_rng, sample_batch)
     for stage in stages[1:stage_index + 1]:
-      state = run.method.enter_stage(state, stage.name)
+      if stage.num_steps:  # as the loop: an empty stage is skipped, never entered
+        state = run.method.enter_stage(state, stage.name)
     return state
 
   return jax.eval_shape(build)
@@ -190,6 +191,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     for si in range(stage_index, len(stages)):
       stage = stages[si]
       start, end = bounds[si]
+      if stage.num_steps == 0:  # e.g. a stage switched off by its config
+        continue
       if si > stage_index:  # the state is still the previous stage's
         state = runner.compile_state_fn(
             functools.partial(method.enter_stage, stage=stage.name))(state)

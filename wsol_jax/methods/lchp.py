@@ -63,6 +63,9 @@ def default_lchp_config() -> ml_collections.ConfigDict:
   c.refine_epochs = 40.0
   c.refine_steps = -1
   c.run_refine = True  # False: stop after the init stage (LCHP-I only)
+  # A workdir whose last checkpoint finished an init stage: skip the init stage and refine that
+  # LCHP-I (e.g. with another tau). Its model and data config must match this one's.
+  c.init_from = ""
   c.alpha = 20.0  # Eq. 3
   c.ema_decay = 0.9  # beta of Eq. 7
   # Algorithm 1.
@@ -212,7 +215,7 @@ class LCHP(base.Method):
     check_lchp_config(self.c)
     labels = lambda params: optim.path_labels(params, GROUPS)
     self.tx_init = optim.make_optimizer(config.train, labels, info.steps_per_epoch,
-                                        self.stage_steps(INIT))
+                                        ts.duration_steps(self.c, "init", info.steps_per_epoch))
     refine_train = ml_collections.ConfigDict(config.train.to_dict())
     refine_train.lr = float(self.c.refine_lr)
     refine_train.schedule = "constant"
@@ -256,15 +259,56 @@ class LCHP(base.Method):
     return ts.duration_steps(self.c, "refine", self.info.steps_per_epoch)
 
   def stages(self):
-    stages = [base.Stage(INIT, ts.duration_steps(self.c, "init", self.info.steps_per_epoch))]
-    if self.c.run_refine:
+    stages = []
+    if not self.c.init_from:
+      stages.append(base.Stage(INIT, ts.duration_steps(self.c, "init", self.info.steps_per_epoch)))
+    if self.c.run_refine or self.c.init_from:
       stages.append(base.Stage(REFINE, self._refine_steps()))
     return tuple(stages)
+
+  def _stage_start(self, stage: str) -> int:
+    """The global step at which ``stage`` begins."""
+    start = 0
+    for s in self.stages():
+      if s.name == stage:
+        return start
+      start += s.num_steps
+    raise ValueError(f"LCHP has no stage {stage!r} in this config")
 
   # ------------------------------------------------------------------------------------------
   # State.
 
   def init_state(self, rng, sample_batch):
+    if self.c.init_from:
+      return self._state_from_init_run(rng, sample_batch)
+    return self._fresh_state(rng, sample_batch)
+
+  def _state_from_init_run(self, rng, sample_batch):
+    """The last state of ``lchp.init_from``'s init stage, entered into the refine stage at step 0."""
+    from wsol_jax import checkpoints as ckpt_lib  # pylint: disable=import-outside-toplevel
+    directory = os.path.join(self.c.init_from, "checkpoints")
+    if not os.path.isdir(directory):
+      raise FileNotFoundError(f"config.lchp.init_from={self.c.init_from!r} has no checkpoints/ "
+                              "(give the workdir of a finished LCHP init stage)")
+    ckpts = ckpt_lib.Checkpoints(directory, read_only=True)
+    try:
+      step = ckpts.latest_step()
+      meta = ckpts.read_meta(step) if step is not None else {}
+      source = meta.get("config", {}).get("lchp", {})
+      want = ts.duration_steps(ml_collections.ConfigDict(source), "init",
+                               int(meta.get("steps_per_epoch", 1))) if source else -1
+      if meta.get("stage") != INIT or meta.get("stage_step") != want:
+        raise ValueError(f"config.lchp.init_from: the last checkpoint in {directory} (step {step}, "
+                         f"stage {meta.get('stage')!r}) is not the end of an init stage")
+      device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+      abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                              jax.eval_shape(lambda r: self._fresh_state(r, sample_batch), rng))
+      state, _ = ckpts.restore(step, abstract)
+    finally:
+      ckpts.close()
+    return self.enter_stage(state, REFINE).replace(step=jnp.zeros((), jnp.int32))
+
+  def _fresh_state(self, rng, sample_batch):
     images = heads.model_input(sample_batch["image"][:1])
     k_cls, k_reg = jax.random.split(rng)
     cls_vars = self.classifier().init({"params": k_cls}, images, train=False)
@@ -316,8 +360,7 @@ class LCHP(base.Method):
 
   def _counts(self, state, stage: str, new: dict, axis_name):
     """Per-epoch counters: reset at the first step of each epoch of the stage, then add ``new``."""
-    start = 0 if stage == INIT else self.stage_steps(INIT)
-    first = (state.step - start) % self.info.steps_per_epoch == 0
+    first = (state.step - self._stage_start(stage)) % self.info.steps_per_epoch == 0
     new = parallel.sum_over_devices(new, axis_name)
     return {k: jnp.where(first, 0.0, v) + new[k] for k, v in state.extras["counts"].items()}
 

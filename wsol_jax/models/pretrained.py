@@ -61,6 +61,9 @@ _FAMILIES = {
     DenseNet161: ("densenet161", "classifier"),
     MobileNetV1: ("mobilenet_v1", "conv_preds"),
 }
+# The first layer of each family: every cut of the backbone has it (finds backbones in a model).
+_STEMS = {"vgg16": "features_0", "inception_v3": "Conv2d_1a_3x3", "resnet50": "conv1",
+          "densenet161": "conv0", "mobilenet_v1": "conv1"}
 # Per family: (regex, replacement) applied to PyTorch keys before the generic mapping.
 _TORCH_RENAMES = {
     "vgg16": ((r"^pre_logits\.fc1\.", "classifier.0."), (r"^pre_logits\.fc2\.", "classifier.3."),
@@ -289,11 +292,11 @@ def _check_known(converted, flat_target, paths, family: str, source: str) -> Non
                      f"right file?): {', '.join(unexpected[:5])}")
 
 
-def _find_backbones(flat_target: Mapping[Key, Any], source_keys, family: str) -> list[Key]:
-  """Paths P (within 'params') holding a backbone: every module under P is one the file has."""
-  del family
+def find_backbones(flat_target: Mapping[Key, Any], source_keys, family: str) -> list[Key]:
+  """Paths P (within 'params') holding a backbone: P has the family's first layer and every
+  module under P is one the file has."""
   modules = {k[1] for k in source_keys}
-  anchor = min(source_keys)[1]  # any module the file has, e.g. 'conv1'
+  anchor = _STEMS[family]
   children: dict[Key, set[str]] = {}
   for key in flat_target:
     if key[0] != "params":
@@ -319,7 +322,7 @@ def load_into(variables, source: str, backbone, *, paths: list[Key] | None = Non
     source = default_source(backbone, _mobilenet_width(flat) if family == "mobilenet_v1" else None)
   converted = read_converted(weight_sources.resolve(source, cache), family)
   if paths is None:
-    paths = _find_backbones(flat, converted, family)
+    paths = find_backbones(flat, converted, family)
     if not paths:
       raise ValueError(f"{source}: no {family} backbone found in the model's params; pass paths=")
   _check_known(converted, flat, paths, family, source)
