@@ -62,7 +62,7 @@ def _build(name: str, size: int, kwargs: dict, dtype: str, batch_size: int):
     params, stats = state
 
     def loss_fn(p):
-      out, new = model.apply({"params": p, "batch_stats": stats}, batch, train=True,
+      out, new = model.apply({"params": p, "batch_stats": stats}, batch["image"], train=True,
                              mutable=["batch_stats"], rngs={"dropout": rng})
       return jnp.mean(jnp.square(out.astype(jnp.float32))), new.get("batch_stats", stats)
 
@@ -70,7 +70,7 @@ def _build(name: str, size: int, kwargs: dict, dtype: str, batch_size: int):
     params = jax.tree.map(lambda p, g: p - 1e-3 * g, params, grads)
     return (params, new_stats), {"loss": loss}
 
-  return jax.jit(step, donate_argnums=0), state, images, jax.random.key(1)
+  return jax.jit(step, donate_argnums=0), state, {"image": images}, jax.random.key(1)
 
 
 def backbone_rows(batch_size: int = 8, dtypes=("float32", "bfloat16"), names=None) -> list:

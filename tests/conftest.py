@@ -6,6 +6,8 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 _flag = "--xla_force_host_platform_device_count=8"
 if _flag not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
+# As wsol_jax.main does: the same threefry algorithm, ~8x faster to compile on CPU.
+os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "0")
 # TFDS must never try TensorFlow or the network in tests.
 os.environ.setdefault("TFDS_DATA_DIR", "/nonexistent-tfds-data-dir")
 os.environ.setdefault("NO_GCE_CHECK", "true")

@@ -218,3 +218,8 @@ def test_both_stages_resume_mid_refine_and_eval_reproduces(tmp_path, monkeypatch
 
   written = json.loads((workdir / "results.json").read_text())
   assert train.evaluate_checkpoint(config, str(workdir)) == written
+
+  # lchp.init_from refines a finished init stage only; this run's last checkpoint is a refine one.
+  config.lchp.init_from = str(workdir)
+  with pytest.raises(ValueError, match="not the end of an init stage"):
+    train.train_and_evaluate(config, str(tmp_path / "from_refined"))

@@ -35,7 +35,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   config.model.head_channels = 1024  # CAM head: conv 3x3 to this many channels + ReLU; 0 = none
   config.model.num_classes = config_dict.placeholder(int)  # None: from the dataset
   config.model.dtype = "float32"  # compute dtype: 'float32' or 'bfloat16' (params stay float32)
-  config.model.pretrained = ""  # path of backbone weights ('' = random init)
+  config.model.pretrained = ""  # backbone weights: a file, 'imagenet' or a name ('' = random init)
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 32  # global: over all devices and hosts
@@ -69,7 +69,7 @@ def get_base_config() -> ml_collections.ConfigDict:
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 64  # global
-  config.eval.split = "test"
+  config.eval.split = ""  # '' -> data.eval_split, else the dataset's evaluation split (test/val)
   config.eval.cam_curve_interval = 0.01  # MaxBoxAcc threshold grid: np.arange(0, 1, interval)
   config.eval.iou_thresholds = (30, 50, 70)  # MaxBoxAccV2 (percent)
   config.eval.backend = "reference"  # threshold -> box: 'reference' (OpenCV, exact) or 'fast'
@@ -81,6 +81,8 @@ def get_base_config() -> ml_collections.ConfigDict:
 # Fields that decide what a checkpoint holds and means; a workdir holding checkpoints whose
 # fingerprint over these differs is refused (eval frequency, lr, logging may change on resume).
 FINGERPRINT_FIELDS = ("seed", "method", "data", "model", "train.batch_size", "train.optimizer")
-# Inside those, paths and throughput knobs may change (moving a dataset does not change the run).
-FINGERPRINT_IGNORED_KEYS = ("data_dir", "manual_dir", "num_workers", "worker_count",
-                            "worker_buffer_size", "prefetch", "read_threads", "pretrained")
+# Inside those, what does not change the trained model may differ: paths (moving a dataset), reader
+# throughput knobs, and how evaluation reads data (evaluating a checkpoint on another split).
+# (data.worker_count stays in: a saved grain iterator resumes only with the same worker count.)
+FINGERPRINT_IGNORED_KEYS = ("data_dir", "manual_dir", "worker_buffer_size", "read_threads",
+                            "prefetch_examples", "eval_split", "eval_mode", "pretrained")

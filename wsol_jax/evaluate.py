@@ -92,7 +92,8 @@ class GroupScorer:
 
 
 def eval_loader(config, split: str | None = None):
-  """This process's padded, masked eval loader of ``config.eval.split``."""
+  """This process's padded, masked eval loader of ``split`` / ``config.eval.split`` (or, when both
+  are empty, of the data's evaluation split: ``data.eval_split`` or the dataset's own)."""
   return pipeline.make_eval_loader(config.data, config.eval.batch_size // jax.process_count(),
                                    split=split or config.eval.split or None)
 
