@@ -11,7 +11,8 @@ import pathlib
 
 def _sibling_config(name: str):
   """``get_config()`` of configs/<name>.py (config files are loaded by path, not as a package)."""
-  spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name(f"{name}.py"))
+  path = pathlib.Path(__file__).with_name(f"{name}.py")
+  spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config()

@@ -1,5 +1,5 @@
-"""SLT-Net with MobileNetV1 (width 1.0, Keras ImageNet weights) on CUB-200-2011: a CPU/Colab-friendly
-variant of configs/cub_slt.py with the paper's CUB training settings unchanged.
+"""SLT-Net with MobileNetV1 (width 1.0, Keras ImageNet weights) on CUB-200-2011: a CPU/Colab-
+friendly variant of configs/cub_slt.py with the paper's CUB training settings unchanged.
 
 Localizer and regressor: ``mobilenet_v1`` with block 12 at stride 1 (a 14x14 map at 224, the
 stride 16 of CAM-VGG16, so the VST canvas multiple stays 16); classifier: the full MobileNet

@@ -3,7 +3,8 @@
 Trains on 2 CPU cores in minutes, on real photos, and reports Top-1/5 CLS and LOC, GT-known LOC,
 MaxBoxAcc and MaxBoxAccV2 on the val photos:
 
-    python -m wsol_jax.main --config=configs/tiny_imagenet_cam_mobilenet.py --workdir=/tmp/tiny_cam \
+    python -m wsol_jax.main --config=configs/tiny_imagenet_cam_mobilenet.py \
+        --workdir=/tmp/tiny_cam \
         --config.data.manual_dir=../shared/data \
         --config.model.pretrained=../shared/weights/mobilenet_7_5_224_tf.h5
 

@@ -1,7 +1,8 @@
 """Convert ImageNet weights once, for machines that lack torch or the network.
 
     # torchvision / timm .pth -> .safetensors (same keys; loads later without torch)
-    python scripts/convert_weights.py --arch vgg16 --weights vgg16-397923af.pth --out vgg16.safetensors
+    python scripts/convert_weights.py --arch vgg16 --weights vgg16-397923af.pth \
+        --out vgg16.safetensors
     # any supported file or name -> this package's Flax layout (.msgpack)
     python scripts/convert_weights.py --arch mobilenet_v1_075 \
         --weights ../shared/weights/mobilenet_7_5_224_tf.h5 --out mobilenet_075.msgpack
@@ -76,7 +77,8 @@ def main(argv=None) -> None:
   parser.add_argument("--arch", required=True, help="backbone name, e.g. vgg16, mobilenet_v1_075")
   parser.add_argument("--weights", required=True,
                       help="a file, a name such as torchvision:vgg16, or 'imagenet'")
-  parser.add_argument("--out", required=True, type=pathlib.Path, help="FILE.safetensors or .msgpack")
+  parser.add_argument("--out", required=True, type=pathlib.Path,
+                      help="FILE.safetensors or FILE.msgpack")
   args = parser.parse_args(argv)
   convert(args.weights, args.arch, args.out)
 

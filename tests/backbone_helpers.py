@@ -35,8 +35,8 @@ def fast_apply(model, variables, images) -> np.ndarray:
 
 
 # (pointwise filters at width 1, stride) of Keras MobileNet's 13 depthwise-separable blocks.
-MOBILENET_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1),
-          (512, 1), (512, 1), (1024, 2), (1024, 1)]
+MOBILENET_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1),
+                    (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)]
 
 
 def write_keras_mobilenet_h5(path, width, num_classes=1000, seed=0):

@@ -12,13 +12,12 @@ import collections
 
 import backbone_helpers
 import flax
-import jax
 import numpy as np
 import pytest
 
 from wsol_jax.models import get_backbone, pretrained
 
-torch = pytest.importorskip("torch", reason="torch is not installed; the PyTorch reference needs it")
+torch = pytest.importorskip("torch", reason="torch is not installed (the reference needs it)")
 F = torch.nn.functional
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)

@@ -68,7 +68,8 @@ def test_finds_every_copy_of_the_backbone_and_leaves_other_layers(h5_050):
       stats = stats[p]
     np.testing.assert_allclose(stats["conv_pw_3_bn"]["var"],
                                weights["conv_pw_3_bn"]["moving_variance"], rtol=1e-6)
-  np.testing.assert_array_equal(loaded["params"]["fc"]["kernel"], variables["params"]["fc"]["kernel"])
+  np.testing.assert_array_equal(loaded["params"]["fc"]["kernel"],
+                                variables["params"]["fc"]["kernel"])
 
 
 def test_finds_a_cut_backbone_next_to_head_layers():

@@ -1,4 +1,4 @@
-"""MobileNetV1 from Keras HDF5 weights: layout vs a NumPy reference, and the real ImageNet weights."""
+"""MobileNetV1 from Keras HDF5 weights: the layout vs a NumPy reference; the real ImageNet file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Layers the ImageNet backbones share: input scaling, PyTorch-style padded convs, batch norm, pooling.
+"""Layers the ImageNet backbones share: input scaling, PyTorch-style convs, batch norm, pooling.
 
 Every backbone here takes float RGB images in [0, 1], NHWC, and scales them the way its pretrained
 weights were trained (``input_norm``):
@@ -84,7 +84,7 @@ def max_pool_torch(x, window: int, stride: int, padding: int = 0, ceil_mode: boo
 
 
 def avg_pool_torch(x, window: int, stride: int, padding: int = 0):
-  """``F.avg_pool2d(x, window, stride, padding)`` (padding counted in the mean, PyTorch's default)."""
+  """``F.avg_pool2d(x, window, stride, padding)``; padding counts in the mean (PyTorch default)."""
   return nn.avg_pool(x, (window, window), strides=(stride, stride),
                      padding=((padding, padding), (padding, padding)), count_include_pad=True)
 

@@ -1,8 +1,9 @@
 """InceptionV3 laid out as torchvision's ``inception_v3`` (Google's weights, input 299).
 
-Submodules carry torchvision's names (``Conv2d_1a_3x3``, ``Mixed_5b`` ... ``Mixed_7c``, ``fc``), each
-``BasicConv2d`` holding ``conv`` (no bias) and ``bn`` (epsilon 1e-3), so state-dict keys such as
-``Mixed_6e.branch7x7dbl_3.bn.running_var`` map one-to-one. The auxiliary classifier is not built.
+Submodules carry torchvision's names (``Conv2d_1a_3x3``, ``Mixed_5b`` ... ``Mixed_7c``, ``fc``),
+each ``BasicConv2d`` holding ``conv`` (no bias) and ``bn`` (epsilon 1e-3), so state-dict keys such
+as ``Mixed_6e.branch7x7dbl_3.bn.running_var`` map one-to-one. The auxiliary classifier is not
+built.
 
 Outputs: ``'features'`` = Mixed_6e, [B, 17, 17, 768] at 299 -- the cut of the CAM localizer ("remove
 the last three blocks") and of LCHP's BAP classifier; ``'pre_logits'`` = the global average of
@@ -44,7 +45,7 @@ class BasicConv2d(nn.Module):
 
 
 class _Block(nn.Module):
-  """Base for the Inception blocks: ``self.conv(name, features, kernel, ...)`` builds a BasicConv2d."""
+  """Base of the Inception blocks: ``self.conv(name, features, kernel, ...)`` -> a BasicConv2d."""
 
   norm: Callable
   dtype: Any

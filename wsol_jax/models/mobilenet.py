@@ -2,10 +2,10 @@
 
 Submodules carry the Keras layer names, so ``mobilenet_{5_0,7_5,1_0}_224_tf.h5`` maps one-to-one:
 ``conv1`` + ``conv1_bn``; 13 blocks of ``conv_dw_{i}`` (depthwise 3x3) + ``conv_dw_{i}_bn`` and
-``conv_pw_{i}`` (1x1) + ``conv_pw_{i}_bn``, each followed by ReLU6; the head ``conv_preds`` (1x1 conv
-with bias on the pooled vector). No conv biases; batch norm epsilon 1e-3 (Keras's default). Strided
-convs use TensorFlow's 'SAME' padding (more padding right/bottom for even inputs), which Flax's
-'SAME' reproduces exactly.
+``conv_pw_{i}`` (1x1) + ``conv_pw_{i}_bn``, each followed by ReLU6; the head ``conv_preds`` (1x1
+conv with bias on the pooled vector). No conv biases; batch norm epsilon 1e-3 (Keras's default).
+Strided convs use TensorFlow's 'SAME' padding (more padding right/bottom for even inputs), which
+Flax's 'SAME' reproduces exactly.
 
 Outputs: ``'features'`` = conv_pw_13 + ReLU6 [B, H/32, W/32, 1024*width] (``last_stride=1`` makes
 block 12 stride 1: H/16, a finer CAM); ``'pre_logits'`` = its global average; ``'logits'`` =

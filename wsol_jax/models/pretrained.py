@@ -8,20 +8,20 @@ One call puts pretrained weights into every copy of a backbone inside a model's 
 Sources (``model.pretrained``): a file path or a name of :mod:`wsol_jax.models.weight_sources`.
 Formats, by extension:
 
-* ``.pth`` / ``.pt`` / ``.bin`` -- a PyTorch state dict (needs ``torch``); ``.safetensors`` -- the same
-  keys without torch. torchvision and timm key layouts are both understood (timm's VGG names its fc
-  layers ``pre_logits.fc1/fc2`` and ``head.fc`` as convs; old torchvision DenseNet files name layers
-  ``norm.1``); ``module.`` prefixes and ``{"state_dict": ...}`` wrappers are removed.
+* ``.pth`` / ``.pt`` / ``.bin`` -- a PyTorch state dict (needs ``torch``); ``.safetensors`` -- the
+  same keys without torch. torchvision and timm key layouts are both understood (timm's VGG names
+  its fc layers ``pre_logits.fc1/fc2`` and ``head.fc`` as convs; old torchvision DenseNet files
+  name layers ``norm.1``); ``module.`` prefixes and ``{"state_dict": ...}`` wrappers are removed.
 * ``.h5`` -- Keras HDF5 weights (``layer_names`` / ``weight_names`` attributes; MobileNet).
-* ``.msgpack`` -- backbone variables already in this package's layout (``scripts/convert_weights.py``).
+* ``.msgpack`` -- variables already in this package's layout (``scripts/convert_weights.py``).
 
-Layout changes: conv kernels OIHW -> HWIO (depthwise too: PyTorch (C,1,kh,kw) -> (kh,kw,1,C); Keras
-(kh,kw,C,1) -> (kh,kw,1,C)); linear weights transposed; conv-shaped fc weights (timm VGG) flattened
-to dense kernels in NHWC order; torchvision's VGG fc6 (which reads an NCHW flatten) is first reshaped
-to (4096, 512, 7, 7) so its rows follow our NHWC flatten; batch norm ``weight``/``gamma`` -> ``scale``,
-``running_mean``/``moving_mean`` -> ``batch_stats/mean`` and likewise the variance. Epsilons and
-padding rules live in the backbone definitions (1e-5 torchvision, 1e-3 Inception and Keras; TF
-'SAME' for Keras), so they match the files.
+Layout changes: conv kernels OIHW -> HWIO (depthwise too: PyTorch (C,1,kh,kw) -> (kh,kw,1,C);
+Keras (kh,kw,C,1) -> (kh,kw,1,C)); linear weights transposed; conv-shaped fc weights (timm VGG)
+flattened to dense kernels in NHWC order; torchvision's VGG fc6 (which reads an NCHW flatten) is
+first reshaped to (4096, 512, 7, 7) so its rows follow our NHWC flatten; batch norm
+``weight``/``gamma`` -> ``scale``, ``running_mean``/``moving_mean`` -> ``batch_stats/mean`` and
+likewise the variance. Epsilons and padding rules live in the backbone definitions (1e-5
+torchvision, 1e-3 Inception and Keras; TF 'SAME' for Keras), so they match the files.
 
 Checks: every backbone tensor must come from the file with the right shape (else a one-line error
 listing the first few keys); file tensors that the architecture does not have are an error; tensors
@@ -51,7 +51,7 @@ from wsol_jax.models.registry import get_backbone
 from wsol_jax.models.resnet import ResNet50
 from wsol_jax.models.vgg import VGG16
 
-Key = tuple[str, ...]  # (collection, module, ..., leaf), e.g. ('params', 'layer1_0', 'conv1', 'kernel')
+Key = tuple[str, ...]  # (collection, module, ..., leaf): ('params', 'layer1_0', 'conv1', 'kernel')
 
 # Backbone class -> (registry name of its full form, the ImageNet classifier's module name).
 _FAMILIES = {
@@ -311,7 +311,8 @@ def load_into(variables, source: str, backbone, *, paths: list[Key] | None = Non
   """Copy pretrained weights into each backbone inside ``variables``; returns (variables, report).
 
   variables: a model's variables ({'params': ..., 'batch_stats': ...}), e.g. from ``model.init``.
-  source: ``model.pretrained`` -- a file path, a weights name, or 'imagenet' (the backbone's default).
+  source: ``model.pretrained`` -- a file path, a weights name, or 'imagenet' (the backbone's
+    default file).
   backbone: the backbone module or its registry name (picks the key layout).
   paths: where the backbone sits inside 'params' (and 'batch_stats'), e.g. ``[('backbone',)]``;
     found automatically when None.

@@ -4,8 +4,8 @@ Submodules mirror the state-dict keys: ``conv1``, ``bn1``, ``layer{s}_{b}`` (Bot
 ``conv1..3``, ``bn1..3`` and, in the first block of a stage, ``downsample_0`` / ``downsample_1``),
 ``fc``. Strides sit on the 3x3 conv (torchvision's "ResNet v1.5").
 
-``stage_strides`` are the strides of layer1..layer4. The WSOL default ``(1, 2, 2, 1)`` keeps layer4 at
-stride 1, as wsolevaluation's ResNet50-CAM does (a 14x14 map at 224); ``(1, 2, 1, 1)`` is its
+``stage_strides`` are the strides of layer1..layer4. The WSOL default ``(1, 2, 2, 1)`` keeps layer4
+at stride 1, as wsolevaluation's ResNet50-CAM does (a 14x14 map at 224); ``(1, 2, 1, 1)`` is its
 ``large_feature_map`` (28x28); ``(1, 2, 2, 2)`` is the ImageNet classifier.
 
 Outputs: ``'features'`` = layer4 [B, h, w, 2048]; ``'pre_logits'`` = its global average [B, 2048];

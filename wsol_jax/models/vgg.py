@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from wsol_jax.models import blocks
 from wsol_jax.models.registry import register_backbone
 
-# torchvision's cfg "D": conv widths, "M" = 2x2 max pool; layer indices count convs, ReLUs and pools.
+# torchvision's cfg "D": conv widths, "M" = 2x2 max pool; indices count convs, ReLUs and pools.
 _CFG_D = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 _POOL4_INDEX = 23
 _POOL5_INDEX = 30

@@ -155,11 +155,11 @@ def fetch(name: str, directory: str | os.PathLike | None = None) -> pathlib.Path
 
 
 def resolve(source: str, directory: str | os.PathLike | None = None) -> pathlib.Path:
-  """``model.pretrained`` (a path or a name) -> an existing local file; one-line errors otherwise."""
+  """``model.pretrained`` (a path or a name) -> an existing local file, or a one-line error."""
   if is_name(source):
     return fetch(source, directory)
   path = pathlib.Path(source).expanduser()
   if not path.is_file():
-    raise FileNotFoundError(f"pretrained weights file {path} does not exist (model.pretrained takes a "
-                            f"path or a name such as {', '.join(sorted(CATALOG))})")
+    raise FileNotFoundError(f"pretrained weights file {path} does not exist (model.pretrained "
+                            f"takes a path or a name such as {', '.join(sorted(CATALOG))})")
   return path
