@@ -41,5 +41,5 @@ def get_config():
   config.train.schedule_overrides = {"regressor": "constant"}
   config.train.log_every_steps = 25
   config.train.checkpoint_every_epochs = 1.0
-  config.eval.batch_size = 100
+  config.eval.batch_size = 120  # divides over 1, 2, 4 and 8 devices
   return config
