@@ -1,8 +1,11 @@
 """Shared by the backbone tests: load a weights file into a backbone without a random init; run one
 small batch compiled without XLA's costly optimisations (they cost more than they save here); write
-random Keras MobileNet weights in the layout of the real HDF5 files."""
+random Keras MobileNet weights in the layout of the real HDF5 files; load a script as a module."""
 
 from __future__ import annotations
+
+import importlib.util
+import pathlib
 
 import h5py
 import jax
@@ -11,6 +14,7 @@ import numpy as np
 
 from wsol_jax.models import pretrained
 
+REPO = pathlib.Path(__file__).resolve().parents[1]
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
@@ -23,9 +27,12 @@ def load_file(model, weights_path, images):
   return variables, report
 
 
-def fast_init(model, images):
-  fn = jax.jit(lambda x: model.init(jax.random.PRNGKey(0), x, train=False))
-  return fn.lower(images).compile(compiler_options=FAST_COMPILE)(images)
+def load_script(name: str):
+  """The module scripts/<name>.py (scripts are not a package)."""
+  spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def fast_apply(model, variables, images) -> np.ndarray:

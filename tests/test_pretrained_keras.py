@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 
 import backbone_helpers
 import jax
@@ -15,7 +13,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from wsol_jax.models import get_backbone, pretrained
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 # ----------------------------------------------------------------------------------------------
 # NumPy reference with TensorFlow's 'SAME' padding.
 
@@ -83,14 +80,6 @@ def test_mobilenet_wrong_width_file_names_the_mismatch(tmp_path):
     pretrained.load_into(shapes, str(path), model, paths=[()])
 
 
-def _check_pretrained_script():
-  spec = importlib.util.spec_from_file_location("check_pretrained",
-                                                REPO / "scripts" / "check_pretrained.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def test_real_mobilenet_weights_classify_tiny_imagenet(shared_dir, tmp_path):
   """Acceptance: the shared Keras MobileNet-0.75 file, imported, is a real ImageNet classifier.
 
@@ -98,7 +87,7 @@ def test_real_mobilenet_weights_classify_tiny_imagenet(shared_dir, tmp_path):
   script gives top-1 24.8% / top-5 50.2% (chance 0.1% / 0.5%).
   """
   out = tmp_path / "check.json"
-  _check_pretrained_script().main([
+  backbone_helpers.load_script("check_pretrained").main([
       "--arch", "mobilenet_v1_075",
       "--weights", str(shared_dir / "weights" / "mobilenet_7_5_224_tf.h5"),
       "--tiny_imagenet", str(shared_dir / "data" / "tiny-imagenet-200-sub20.zip"),

@@ -73,6 +73,12 @@ def main(argv):
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
+  except OSError as e:  # requests' errors are OSErrors: a failed download.
+    files = getattr(registry.builder_class(_DATASET.value), "MANUAL_FILES", "the source files")
+    reason = str(e).splitlines()[0][:200]
+    print(f"error: download failed ({type(e).__name__}: {reason}); offline, put {files} in a "
+          "folder and pass --manual_dir", file=sys.stderr)
+    return 1
   print(f"{summary['dataset']}/{summary['config']} in {summary['data_dir']}")
   for split, n in summary["splits"].items():
     print(f"  {split:<12s} {n:>9,d} examples")

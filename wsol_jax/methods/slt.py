@@ -43,7 +43,7 @@ from wsol_jax.models import blocks, heads
 from wsol_jax.models.regressor import BoxRegressor, ordered_box_xyxy
 
 LOCALIZATION, CLASSIFIER = "localization", "classifier"
-_VST_MAPS = ("all", "acam", "gt")
+_VST_MAPS = ("localization", "all", "acam", "gt")
 _VST_NORMALIZE = ("none", "minmax")
 _VST_STOP_GRADIENT = ("none", "original", "transformed")
 _REGRESSOR_GROUPS = {"regressor/backbone": "backbone", "regressor/fc1": "head",
@@ -61,8 +61,12 @@ def default_config() -> ml_collections.ConfigDict:
   c.acam_k = -1  # K of Eq. 9; -1: smt_k
   # Visual stimulus tolerance (Sec. 3.4).
   c.vst_weight = 10.0  # beta of Eq. 2; 0 drops L_VST and the second localizer pass
-  c.vst_maps = "all"  # which maps Eq. 13 compares: 'all' class maps | 'acam' | 'gt' class
-  c.vst_normalize = "none"  # 'none' (raw CAMs, as Eq. 11-13 write them) | 'minmax' per map
+  # Which maps Eq. 13 compares: 'localization' (the map boxes come from: the top-K ACAM, or the
+  # true class's CAM without topk_acam) | 'all' class maps (Eq. 11 literally) | 'acam' | 'gt'.
+  c.vst_maps = "localization"
+  # 'minmax': each map scaled to [0, 1] first | 'none': raw CAMs as Eq. 11-13 write them (from
+  # scratch this collapses every CAM to zero on synthetic_wsol; see docs/ALGORITHMS.md).
+  c.vst_normalize = "minmax"
   c.vst_stop_gradient = "none"  # 'none' | 'original' (M^o is a target) | 'transformed'
   c.smt_on_transformed = False  # also apply L_SMT to I^t (averaged with the original's)
   c.jitter = ml_collections.ConfigDict({
@@ -358,9 +362,12 @@ class SLTNet(base.Method):
   def _vst_maps(self, out, logits_o, labels):
     """The maps Eq. 13 compares, [B, h, w, C'] (classes chosen on the ORIGINAL image's logits)."""
     s = self.config.slt
-    if s.vst_maps == "all":
+    kind = s.vst_maps
+    if kind == "localization":
+      kind = "acam" if s.topk_acam else "gt"
+    if kind == "all":
       maps = cam_lib.class_activation_maps(out["features"], out["cam_weights"])
-    elif s.vst_maps == "acam":
+    elif kind == "acam":
       maps = cam_lib.topk_average_cam(out["features"], out["cam_weights"], logits_o,
                                       self.acam_k)[..., None]
     else:

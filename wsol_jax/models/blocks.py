@@ -16,7 +16,7 @@ and batch statistics are float32, and batch norm reduces its statistics in float
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -40,9 +40,58 @@ def normalize_input(images, input_norm: str):
   raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {input_norm!r}")
 
 
-def check_output(output: str, allowed: Sequence[str], backbone: str) -> None:
-  if output not in allowed:
-    raise ValueError(f"{backbone}: output must be one of {tuple(allowed)}, got {output!r}")
+OUTPUTS = ("features", "pre_logits", "logits")
+
+
+class ImagenetBackbone(nn.Module):
+  """The fields and steps the ImageNet backbones share (each adds its own fields).
+
+  output: ``'features'`` (the map the WSOL heads read), ``'pre_logits'`` (the vector before the
+    ImageNet classifier) or ``'logits'`` (that classifier, ``num_classes`` outputs).
+  input_norm: the input scaling of its weights (:func:`normalize_input`).
+  dtype: compute dtype, e.g. ``'bfloat16'``; parameters stay float32.
+  """
+
+  output: str = "features"
+  num_classes: int = 1000
+  input_norm: str = "imagenet"
+  dtype: Any = jnp.float32
+
+  def prepare(self, images):
+    """Check the options and scale the images: -> (x, compute dtype)."""
+    if self.output not in OUTPUTS:
+      raise ValueError(f"{type(self).__name__}: output must be one of {OUTPUTS}, "
+                       f"got {self.output!r}")
+    return normalize_input(images, self.input_norm), canonical_dtype(self.dtype)
+
+  def classify(self, x, train: bool, *, head: str, dropout_rate: float = 0.0):
+    """Feature map -> global average (-> dropout): 'pre_logits'; then the Dense ``head``: 'logits'.
+
+    Call from the subclass's ``nn.compact`` ``__call__``.
+    """
+    x = global_avg_pool(x)
+    if dropout_rate:
+      x = nn.Dropout(dropout_rate, deterministic=not train)(x)
+    if self.output == "pre_logits":
+      return x
+    return nn.Dense(self.num_classes, dtype=canonical_dtype(self.dtype), param_dtype=jnp.float32,
+                    name=head)(x)
+
+
+class BatchNormBackbone(ImagenetBackbone):
+  """An :class:`ImagenetBackbone` with batch norm.
+
+  bn_momentum: Flax's momentum of the running statistics (PyTorch's 0.1 -> 0.9).
+  bn_axis_name: ``pmap`` axis to average batch statistics over (None under ``jit``).
+  """
+
+  bn_momentum: float = 0.9
+  bn_axis_name: str | None = None
+
+  def norm(self, train: bool, epsilon: float):
+    """The ``nn.BatchNorm`` constructor for this backbone (:func:`norm_layer`)."""
+    return norm_layer(train, epsilon=epsilon, momentum=self.bn_momentum,
+                      dtype=canonical_dtype(self.dtype), axis_name=self.bn_axis_name)
 
 
 def torch_conv(features: int, kernel, stride=1, padding=0, *, use_bias: bool, dtype: Any,

@@ -70,28 +70,19 @@ class _Transition(nn.Module):
 
 
 @register_backbone("densenet161")
-class DenseNet161(nn.Module):
+class DenseNet161(blocks.BatchNormBackbone):
   """DenseNet161. ``__call__(x [B,H,W,3] in [0,1], train) -> see module docstring``."""
 
-  output: str = "features"
-  num_classes: int = 1000
   transition3_pool: bool = True
   growth_rate: int = 48
   block_config: tuple[int, ...] = (6, 12, 36, 24)
   num_init_features: int = 96
   bn_size: int = 4
-  bn_momentum: float = 0.9
-  bn_axis_name: str | None = None
-  input_norm: str = "imagenet"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    blocks.check_output(self.output, ("features", "pre_logits", "logits"), "densenet161")
-    dtype = blocks.canonical_dtype(self.dtype)
-    norm = blocks.norm_layer(train, epsilon=_BN_EPS, momentum=self.bn_momentum, dtype=dtype,
-                             axis_name=self.bn_axis_name)
-    x = blocks.normalize_input(x, self.input_norm)
+    x, dtype = self.prepare(x)
+    norm = self.norm(train, _BN_EPS)
     x = blocks.torch_conv(self.num_init_features, 7, 2, 3, use_bias=False, dtype=dtype,
                           name="conv0")(x)
     x = norm(name="norm0")(x)
@@ -110,7 +101,4 @@ class DenseNet161(nn.Module):
     x = nn.relu(x)
     if self.output == "features":
       return x
-    x = blocks.global_avg_pool(x)
-    if self.output == "pre_logits":
-      return x
-    return nn.Dense(self.num_classes, dtype=dtype, param_dtype=jnp.float32, name="classifier")(x)
+    return self.classify(x, train, head="classifier")

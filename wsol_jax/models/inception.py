@@ -135,25 +135,17 @@ class InceptionE(_Block):
 
 
 @register_backbone("inception_v3")
-class InceptionV3(nn.Module):
-  """InceptionV3. ``__call__(x [B,H,W,3] in [0,1]) -> see module docstring``."""
+class InceptionV3(blocks.BatchNormBackbone):
+  """InceptionV3. ``__call__(x [B,H,W,3] in [0,1], train) -> see module docstring``."""
 
-  output: str = "features"
-  num_classes: int = 1000
+  input_norm: str = "inception"  # Google's weights
   large_feature_map: bool = False
   dropout_rate: float = 0.5
-  bn_momentum: float = 0.9
-  bn_axis_name: str | None = None
-  input_norm: str = "inception"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    blocks.check_output(self.output, ("features", "pre_logits", "logits"), "inception_v3")
-    dtype = blocks.canonical_dtype(self.dtype)
-    kw = dict(norm=blocks.norm_layer(train, epsilon=_BN_EPS, momentum=self.bn_momentum,
-                                     dtype=dtype, axis_name=self.bn_axis_name), dtype=dtype)
-    x = blocks.normalize_input(x, self.input_norm)
+    x, dtype = self.prepare(x)
+    kw = dict(norm=self.norm(train, _BN_EPS), dtype=dtype)
     x = BasicConv2d(32, 3, 2, 0, name="Conv2d_1a_3x3", **kw)(x)
     x = BasicConv2d(32, 3, 1, 0, name="Conv2d_2a_3x3", **kw)(x)
     x = BasicConv2d(64, 3, 1, 1, name="Conv2d_2b_3x3", **kw)(x)
@@ -174,8 +166,4 @@ class InceptionV3(nn.Module):
     x = InceptionD(name="Mixed_7a", **kw)(x)
     x = InceptionE(name="Mixed_7b", **kw)(x)
     x = InceptionE(name="Mixed_7c", **kw)(x)
-    x = blocks.global_avg_pool(x)
-    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    if self.output == "pre_logits":
-      return x
-    return nn.Dense(self.num_classes, dtype=dtype, param_dtype=jnp.float32, name="fc")(x)
+    return self.classify(x, train, head="fc", dropout_rate=self.dropout_rate)

@@ -78,30 +78,24 @@ class DepthwiseConv(nn.Module):
 
 
 @register_backbone("mobilenet_v1")
-class MobileNetV1(nn.Module):
+class MobileNetV1(blocks.BatchNormBackbone):
   """MobileNetV1. ``__call__(x [B,H,W,3] in [0,1], train) -> see module docstring``."""
 
+  input_norm: str = "inception"  # x_uint8 / 127.5 - 1
+  bn_momentum: float = 0.99  # Keras's default
   width: float = 1.0
-  output: str = "features"
-  num_classes: int = 1000
   last_stride: int = 2
   dropout_rate: float = 1e-3  # Keras's default before conv_preds
-  bn_momentum: float = 0.99  # Keras's default
-  bn_axis_name: str | None = None
-  input_norm: str = "inception"
   depthwise_impl: str = "auto"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    blocks.check_output(self.output, ("features", "pre_logits", "logits"), "mobilenet_v1")
+    x, dtype = self.prepare(x)
     if self.width not in WIDTHS:
       raise ValueError(f"mobilenet_v1: width must be one of {WIDTHS}, got {self.width!r}")
     if self.last_stride not in (1, 2):
       raise ValueError(f"mobilenet_v1: last_stride must be 1 or 2, got {self.last_stride!r}")
-    dtype = blocks.canonical_dtype(self.dtype)
-    norm = blocks.norm_layer(train, epsilon=_BN_EPS, momentum=self.bn_momentum, dtype=dtype,
-                             axis_name=self.bn_axis_name)
+    norm = self.norm(train, _BN_EPS)
 
     def conv_bn(x, name, features, kernel, stride=1, depthwise=False):
       if depthwise:
@@ -112,7 +106,6 @@ class MobileNetV1(nn.Module):
       x = norm(name=f"{name}_bn")(x)
       return nn.relu6(x)
 
-    x = blocks.normalize_input(x, self.input_norm)
     x = conv_bn(x, "conv1", int(32 * self.width), 3, 2)
     for i, (filters, stride) in enumerate(_BLOCKS, start=1):
       if i == 12:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 from wsol_jax.models import blocks
 from wsol_jax.models.registry import register_backbone
@@ -45,26 +44,17 @@ class Bottleneck(nn.Module):
 
 
 @register_backbone("resnet50")
-class ResNet50(nn.Module):
+class ResNet50(blocks.BatchNormBackbone):
   """ResNet50. ``__call__(x [B,H,W,3] in [0,1], train) -> see module docstring``."""
 
-  output: str = "features"
-  num_classes: int = 1000
   stage_strides: tuple[int, int, int, int] = (1, 2, 2, 1)
   stage_sizes: tuple[int, int, int, int] = (3, 4, 6, 3)
-  bn_momentum: float = 0.9
-  bn_axis_name: str | None = None
-  input_norm: str = "imagenet"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    blocks.check_output(self.output, ("features", "pre_logits", "logits"), "resnet50")
-    dtype = blocks.canonical_dtype(self.dtype)
-    x = blocks.normalize_input(x, self.input_norm)
+    x, dtype = self.prepare(x)
+    norm = self.norm(train, _BN_EPS)
     x = blocks.torch_conv(64, 7, 2, 3, use_bias=False, dtype=dtype, name="conv1")(x)
-    norm = blocks.norm_layer(train, epsilon=_BN_EPS, momentum=self.bn_momentum, dtype=dtype,
-                             axis_name=self.bn_axis_name)
     x = norm(name="bn1")(x)
     x = blocks.max_pool_torch(nn.relu(x), 3, 2, 1)
     in_channels = 64
@@ -78,7 +68,4 @@ class ResNet50(nn.Module):
         in_channels = planes * 4
     if self.output == "features":
       return x
-    x = blocks.global_avg_pool(x)
-    if self.output == "pre_logits":
-      return x
-    return nn.Dense(self.num_classes, dtype=dtype, param_dtype=jnp.float32, name="fc")(x)
+    return self.classify(x, train, head="fc")

@@ -14,8 +14,6 @@ fc6 reads a NHWC flatten; torchvision's fc6 reads NCHW, so imported fc6 kernels 
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax.numpy as jnp
 
@@ -29,21 +27,15 @@ _POOL5_INDEX = 30
 
 
 @register_backbone("vgg16")
-class VGG16(nn.Module):
+class VGG16(blocks.ImagenetBackbone):
   """VGG16 (no batch norm). ``__call__(x [B,H,W,3] in [0,1], train) -> see module docstring``."""
 
-  output: str = "features"
-  num_classes: int = 1000
   large_feature_map: bool = False
   dropout_rate: float = 0.5
-  input_norm: str = "imagenet"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    blocks.check_output(self.output, ("features", "pre_logits", "logits"), "vgg16")
-    dtype = blocks.canonical_dtype(self.dtype)
-    x = blocks.normalize_input(x, self.input_norm)
+    x, dtype = self.prepare(x)
     top = self.output != "features"
     index = 0
     for width in _CFG_D:
