@@ -25,7 +25,9 @@ only on the seed and the shard, not on ``worker_count``: workers transform singl
 main process batches them in order. ``it = iter(loader)``; ``it.get_state()`` is a JSON-able dict
 (``json.dumps`` it, or save ``grain.python.PyGrainCheckpointSave(it)`` in an orbax checkpoint) and
 ``it.set_state(state)`` on a fresh iterator of the same loader resumes with the same next batch
-(restore with the same ``worker_count``).
+(restore with the same ``worker_count``). Workers are spawned processes: a script that sets
+``worker_count > 0`` needs the ``if __name__ == "__main__":`` guard; outside ``absl.app.run`` the
+absl flags grain reads are marked parsed with their defaults.
 
 Eval: deterministic and complete. Every process gets the same number of batches; its shard is
 padded at the end with ``valid=False`` rows (zeros) up to a whole number of batches, so a
