@@ -13,36 +13,20 @@ from wsol_jax import config_defaults
 
 
 def get_config():
-  config = config_defaults.get_base_config()
-  config.method = "cam"
-  config.data.name = "cub"
-  config.data.image_size = 224
-  config.data.resize_size = 256
-  config.data.train_augment = "random_crop"
-  config.data.hflip = True
-  config.data.eval_mode = "resize"
-  config.data.worker_count = 4
-
-  config.model.backbone = "vgg16"
-  config.model.backbone_kwargs = {}
-  config.model.head_channels = 1024
-  config.model.pretrained = "imagenet"  # torchvision vgg16 weights (see wsol_jax.models.pretrained)
+  config = config_defaults.paper_base_config("cam", "cub", 224, 256, "vgg16")
+  config.model.head_channels = 1024  # weights: torchvision vgg16 (wsol_jax.models.pretrained)
 
   config.train.batch_size = 32
   config.train.num_epochs = 50.0
-  config.train.optimizer = "sgd"
   config.train.lr = 1.268269e-5
   config.train.lr_mults = {"backbone": 1.0, "head": 10.0}
-  config.train.momentum = 0.9
   config.train.nesterov = True
   config.train.weight_decay = 5e-4
-  config.train.weight_decay_mode = "l2"
   config.train.schedule = "step"
   config.train.decay_factor = 0.1
   config.train.decay_boundaries_epochs = (14.0, 29.0, 44.0)
   config.train.log_every_steps = 50
   config.train.eval_every_epochs = 10.0
-  config.train.checkpoint_every_epochs = 1.0
 
   config.eval.batch_size = 64
   config.eval.cam_curve_interval = 0.001

@@ -7,21 +7,13 @@ lr for VGG16; MobileNet gets 1e-3 (head x10), the rate that fine-tunes it well i
 demo (configs/tiny_imagenet_cam_mobilenet.py) -- not tuned on CUB.
 """
 
-import importlib.util
 import pathlib
 
-
-def _sibling_config(name: str):
-  """``get_config()`` of configs/<name>.py (config files are loaded by path, not as a package)."""
-  path = pathlib.Path(__file__).with_name(f"{name}.py")
-  spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+from wsol_jax import config_defaults
 
 
 def get_config():
-  config = _sibling_config("cub_cam")
+  config = config_defaults.load_config_file(pathlib.Path(__file__).with_name("cub_cam.py"))
   config.model.backbone = "mobilenet_v1"
   config.model.backbone_kwargs = {"width": 1.0, "last_stride": 1}
   config.model.pretrained = "imagenet"  # keras:mobilenet_v1_100

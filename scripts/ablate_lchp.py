@@ -13,16 +13,16 @@ GT-known on the training images (``train_gt_known``; GT boxes are used for this 
 LCHP-R's test GT-known.
 
 Writes ``--out`` = ``{"pseudo_label": [...], "lchp_i": [...], "lchp_r": [...] (one value per seed),
-"tau_sweep": [{"tau", "kept", "kept_frac", "train_gt_known", "test_gt_known"}, ...], "seeds",
-"runtime_s", "figure"}`` and prints both tables. Runs already finished in ``--workdir`` are reused.
-The Fig. 2-style PNG of the first seed's LCHP-R run is in its workdir (``figures/``).
+"tau_sweep": [{"tau", "kept", "kept_frac", "train_gt_known", "test_gt_known"}, ...],
+"constant_box_check" (does LCHP-I look at the image: its GT-known on the training images beside
+that of its mean box used for every image, and the spread of its box centres beside the GT's),
+"seeds", "runtime_s", "figure"}`` and prints the tables. Runs already finished in ``--workdir``
+are reused. The Fig. 2-style PNG of the first seed's LCHP-R run is in its workdir (``figures/``).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib.util
 import json
 import os
 import sys
@@ -30,31 +30,14 @@ import time
 
 import numpy as np
 
+from wsol_jax import config_defaults
+
 GT_KNOWN = "gt_known_loc"
 
 
-def load_config(path: str):
-  spec = importlib.util.spec_from_file_location("ablation_config", path)
-  if spec is None or spec.loader is None or not os.path.isfile(path):
-    raise FileNotFoundError(f"config file {path} not found")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
-def parse_override(text: str) -> tuple[str, object]:
-  key, sep, raw = text.partition("=")
-  if not sep:
-    raise ValueError(f"--set needs key=value, got {text!r}")
-  try:
-    return key.strip(), ast.literal_eval(raw)
-  except (ValueError, SyntaxError):
-    return key.strip(), raw
-
-
 def make_config(args, seed: int, **fields):
-  config = load_config(args.config)
-  config.update_from_flattened_dict(dict(parse_override(s) for s in args.set))
+  config = config_defaults.load_config_file(args.config)
+  config.update_from_flattened_dict(dict(config_defaults.parse_override(s) for s in args.set))
   config.update_from_flattened_dict({"seed": seed, "train.progress_bar": False, **fields})
   return config
 
@@ -62,13 +45,9 @@ def make_config(args, seed: int, **fields):
 def run(config, workdir: str) -> dict:
   """Train (or resume) in ``workdir``; a finished run's results.json is reused."""
   from wsol_jax import train  # pylint: disable=import-outside-toplevel
-  done = os.path.join(workdir, "results.json")
-  if os.path.isfile(done):
-    with open(done, encoding="utf-8") as f:
-      return json.load(f)
   start = time.time()
   print(f"--- {workdir}", flush=True)
-  results = train.train_and_evaluate(config, workdir)
+  results = train.results_or_train(config, workdir)
   print(f"--- {workdir}: {time.time() - start:.0f} s, GT-known {results[GT_KNOWN]:.2f}", flush=True)
   return results
 
@@ -82,28 +61,38 @@ def refine_from(args, seed: int, init_dir: str, tau: float) -> dict:
 
 def train_set_quality(config, workdir: str) -> dict[str, np.ndarray]:
   """LCHP-I's boxes on the training images (resized, no augmentation): confidence and GT-known."""
-  # pylint: disable=import-outside-toplevel
-  from wsol_jax import checkpoints as ckpt_lib
-  from wsol_jax import evaluate, train
-  run_ = train.setup(config, workdir)
-  ckpts = ckpt_lib.Checkpoints(run_.checkpoint_dir, read_only=True)
-  try:
-    step = ckpts.latest_step()
-    stage_index = int(ckpts.read_meta(step)["stage_index"])
-    sample = next(iter(train.train_loader(config)))
-    target = run_.runner.abstract_state(train.abstract_state(run_, sample, stage_index))
-    state, _ = ckpts.restore(step, target)
-  finally:
-    ckpts.close()
-  state = run_.runner.place_state(state)
+  from wsol_jax import evaluate, train  # pylint: disable=import-outside-toplevel
+  run_, state, _ = train.load_checkpoint(config, workdir)
   quality = run_.runner.compile_predict(run_.method.pseudo_label_quality)
-  rows = {"confidence": [], "gt_known": [], "has_gt": []}
+  rows = {"confidence": [], "gt_known": [], "has_gt": [], "boxes": [], "bboxes": [],
+          "bboxes_valid": []}
   for batch in evaluate.eval_loader(config, split=config.data.train_split):
-    out = quality(state, run_.runner.shard_batch(batch))
+    out = dict(quality(state, run_.runner.shard_batch(batch)))
+    out.update(bboxes=batch["bboxes"], bboxes_valid=batch["bboxes_valid"])
     valid = np.asarray(batch["valid"], bool)
     for key in rows:
       rows[key].append(np.asarray(out[key])[valid])
-  return {k: np.concatenate(v) for k, v in rows.items()}
+  rows = {k: np.concatenate(v) for k, v in rows.items()}
+  rows["image_hw"] = (config.data.image_size, config.data.image_size)
+  return rows
+
+
+def constant_box_check(quality) -> dict[str, float]:
+  """Does LCHP-I look at the image? Its mean box used for every training image, scored like its
+  own boxes, and the spread of its box centres against the GT centres' (pixels, std over images)."""
+  from wsol_jax.methods import lchp  # pylint: disable=import-outside-toplevel
+  boxes = quality["boxes"]
+  constant = np.broadcast_to(boxes.mean(axis=0), boxes.shape)
+  hits, has_gt = lchp.gt_known_hits(constant, quality["bboxes"], quality["bboxes_valid"],
+                                    quality["image_hw"])
+  centre = lambda b: np.stack([(b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2], -1)
+  gt_first = quality["bboxes"][quality["bboxes_valid"][:, 0], 0]
+  return {"lchp_i_train_gt_known": float(100.0 * quality["gt_known"].sum()
+                                         / max(quality["has_gt"].sum(), 1)),
+          "mean_box_train_gt_known": float(100.0 * np.asarray(hits).sum()
+                                           / max(float(np.asarray(has_gt).sum()), 1)),
+          "lchp_i_centre_std_px": float(centre(boxes).std(axis=0).mean()),
+          "gt_centre_std_px": float(centre(gt_first).std(axis=0).mean())}
 
 
 def table(rows, columns) -> str:
@@ -151,6 +140,7 @@ def main(argv=None) -> int:
                                           / max(with_gt.sum(), 1)),
                   "test_gt_known": refined[GT_KNOWN]})
   out["tau_sweep"] = sweep
+  out["constant_box_check"] = constant_box_check(quality)
   out["train_size"] = int(len(quality["confidence"]))
   out["figure"] = os.path.join(workdir, f"seed{seed}", f"tau{main_tau:g}", "figures")
   out["runtime_s"] = time.time() - start
@@ -170,6 +160,11 @@ def main(argv=None) -> int:
   print(table([[f"{r['tau']:g}", r["kept"], fmt(r["train_gt_known"]), fmt(r["test_gt_known"])]
                for r in sweep], ["tau", "kept (LCHP-I, train)", "train GT-known of kept",
                                  "test GT-known (LCHP-R)"]))
+  check = out["constant_box_check"]
+  print(f"\nLCHP-I on the training images, seed {seed}: GT-known "
+        f"{check['lchp_i_train_gt_known']:.2f}; its mean box for every image "
+        f"{check['mean_box_train_gt_known']:.2f}; box-centre std "
+        f"{check['lchp_i_centre_std_px']:.1f} px (GT {check['gt_centre_std_px']:.1f} px)")
   print(f"\n{out['runtime_s'] / 60:.1f} min; wrote {args.out}")
   return 0
 

@@ -22,14 +22,15 @@ metric of every run. Runs already finished in ``--workdir`` are reused (delete i
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib.util
 import json
 import os
 import sys
 import time
 
 import numpy as np
+
+from wsol_jax import config_defaults
+from wsol_jax import train
 
 VARIANTS = {
     "cam": {"slt.smt_k": 1, "slt.smt_alpha": 1.0, "slt.topk_acam": False, "slt.vst_weight": 0.0},
@@ -42,58 +43,16 @@ SCORE = "MaxBoxAcc"
 ALSO = ("gt_known_loc", "MaxBoxAccV2", "top1_cls")
 
 
-def load_config(path: str):
-  spec = importlib.util.spec_from_file_location("ablation_config", path)
-  if spec is None or spec.loader is None:
-    raise FileNotFoundError(f"config file {path} not found")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
-def set_field(config, dotted: str, value) -> None:
-  *parents, leaf = dotted.split(".")
-  node = config
-  for p in parents:
-    node = node[p]
-  if leaf not in node:
-    raise ValueError(f"unknown config field {dotted!r}")
-  node[leaf] = value
-
-
-def parse_override(text: str):
-  key, sep, raw = text.partition("=")
-  if not sep:
-    raise ValueError(f"--set needs key=value, got {text!r}")
-  try:
-    value = ast.literal_eval(raw)
-  except (ValueError, SyntaxError):
-    value = raw
-  return key.strip(), value
-
-
 def variant_config(base_path: str, variant: str, seed: int, overrides):
-  config = load_config(base_path)
+  config = config_defaults.load_config_file(base_path)
   config.seed = seed
   config.slt.regressor.enabled = False
   config.slt.classifier.enabled = False
   config.train.progress_bar = False
   config.train.checkpoint_every_epochs = 0.0  # only the final checkpoint
-  for key, value in overrides:
-    set_field(config, key, value)
-  for key, value in VARIANTS[variant].items():
-    set_field(config, key, value)
+  config.update_from_flattened_dict(dict(overrides))
+  config.update_from_flattened_dict(VARIANTS[variant])
   return config
-
-
-def run_one(config, workdir: str) -> dict:
-  results_path = os.path.join(workdir, "results.json")
-  if os.path.exists(results_path):
-    with open(results_path, encoding="utf-8") as f:
-      return json.load(f)
-  from wsol_jax import train  # pylint: disable=import-outside-toplevel
-  os.makedirs(workdir, exist_ok=True)
-  return train.train_and_evaluate(config, workdir)
 
 
 def spread(values) -> float:
@@ -125,14 +84,14 @@ def main(argv=None) -> int:
                       help="config override for every run, e.g. slt.vst_weight=1.0")
   parser.add_argument("--workdir", default="", help="where runs go (default: <out>.runs/)")
   args = parser.parse_args(argv)
-  overrides = [parse_override(o) for o in args.overrides]
+  overrides = [config_defaults.parse_override(o) for o in args.overrides]
   root = args.workdir or os.path.splitext(args.out)[0] + ".runs"
   details: dict[str, list[dict]] = {}
   for variant in args.variants:
     for seed in args.seeds:
       config = variant_config(args.config, variant, seed, overrides)
       start = time.time()
-      results = run_one(config, os.path.join(root, f"{variant}_seed{seed}"))
+      results = train.results_or_train(config, os.path.join(root, f"{variant}_seed{seed}"))
       row = {k: float(results[k]) for k in (SCORE,) + ALSO}
       row.update(seed=seed, seconds=round(time.time() - start, 1))
       details.setdefault(variant, []).append(row)

@@ -29,6 +29,7 @@ from absl import logging
 import jax
 import numpy as np
 
+from wsol_jax import config_defaults
 from wsol_jax import parallel
 from wsol_jax.methods import base
 import wsol_jax.methods  # noqa: F401  (registers the methods)
@@ -60,19 +61,12 @@ def random_batch(batch_size: int, image_size: int, num_classes: int, max_boxes: 
           "valid": np.ones((batch_size,), bool)}
 
 
-def load_config_file(path: str):
-  spec = importlib.util.spec_from_file_location(f"bench_{pathlib.Path(path).stem}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
 def config_row(key: str, config_file: str, num_classes: int, stage: str | None = None,
                **overrides) -> Row:
   """A row timing the train step of ``config_file``'s method (``stage``, default the first) at its
   global batch size and ``data.image_size``. ``overrides``: 'section.field' -> value (no weights
   are loaded: ``model.pretrained`` is cleared)."""
-  config = load_config_file(str(CONFIGS / config_file))
+  config = config_defaults.load_config_file(CONFIGS / config_file)
   config.model.pretrained = ""
   for path, value in overrides.items():
     section, field = path.split(".")
@@ -110,7 +104,7 @@ ROWS: list[Row] = [
 def slt_rows(key: str, config_file: str, num_classes: int) -> list[Row]:
   import optax  # pylint: disable=import-outside-toplevel
   from wsol_jax import losses, transforms  # pylint: disable=import-outside-toplevel
-  config = load_config_file(str(CONFIGS / config_file))
+  config = config_defaults.load_config_file(CONFIGS / config_file)
   config.model.pretrained = ""
   size, batch_size = config.data.image_size, config.train.batch_size
   canvas = transforms.vst_canvas_hw((size, size), config.slt.jitter.scale_max,

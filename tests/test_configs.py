@@ -1,7 +1,6 @@
 """Every config in configs/ loads, locks, names registered parts, and builds its model (shapes only,
 so paper-scale backbones stay cheap)."""
 
-import importlib.util
 import pathlib
 
 import jax
@@ -19,10 +18,7 @@ CONFIG_FILES = sorted(CONFIG_DIR.glob("*.py"))
 
 
 def load_config(path: pathlib.Path):
-  spec = importlib.util.spec_from_file_location(f"config_{path.stem}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return config_defaults.load_config_file(path)
 
 
 # Class counts of the real datasets (a config's model.num_classes wins; None = from the dataset).

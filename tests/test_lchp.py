@@ -3,7 +3,6 @@ the whole method on the real loop: both stages, a crash mid-refine resumed, ``--
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 
@@ -14,8 +13,10 @@ import pytest
 from PIL import Image
 
 from wsol_jax import checkpoints as ckpt_lib
+from wsol_jax import config_defaults
 from wsol_jax import lchp_figures
 from wsol_jax import train
+from wsol_jax import visualize
 from wsol_jax.methods import base
 from wsol_jax.methods import lchp
 
@@ -23,10 +24,7 @@ CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
 
 def load_config(name: str):
-  spec = importlib.util.spec_from_file_location(name, CONFIGS / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return config_defaults.load_config_file(CONFIGS / f"{name}.py")
 
 
 def tiny_config():
@@ -218,6 +216,10 @@ def test_both_stages_resume_mid_refine_and_eval_reproduces(tmp_path, monkeypatch
 
   written = json.loads((workdir / "results.json").read_text())
   assert train.evaluate_checkpoint(config, str(workdir)) == written
+  # --mode=visualize draws the Fig. 2 grid of the last checkpoint.
+  assert visualize.visualize_checkpoint(config, str(workdir)) == [
+      str(workdir / "figures" / "lchp_step8.png")]
+  assert (workdir / "figures" / "lchp_step8.png").stat().st_size > 0
 
   # lchp.init_from refines a finished init stage only; this run's last checkpoint is a refine one.
   config.lchp.init_from = str(workdir)

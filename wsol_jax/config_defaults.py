@@ -10,6 +10,10 @@ when it is > 0. :func:`wsol_jax.train_state.duration_steps` is the one place tha
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import pathlib
+
 import ml_collections
 from ml_collections import config_dict
 
@@ -18,6 +22,28 @@ def _data_config() -> ml_collections.ConfigDict:
   """The data section: owned by the data pipeline (``wsol_jax.data.pipeline``)."""
   from wsol_jax.data import pipeline  # pylint: disable=import-outside-toplevel
   return pipeline.default_data_config()
+
+
+def load_config_file(path) -> ml_collections.ConfigDict:
+  """``get_config()`` of a config file, loaded by path (``configs/`` is not a package)."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"config file {path} not found")
+  spec = importlib.util.spec_from_file_location(f"wsol_config_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def parse_override(text: str) -> tuple[str, object]:
+  """``'a.b=value'`` -> ``('a.b', value)``; the value is a Python literal, else the raw string."""
+  key, sep, raw = text.partition("=")
+  if not sep:
+    raise ValueError(f"a config override needs key=value, got {text!r}")
+  try:
+    return key.strip(), ast.literal_eval(raw)
+  except (ValueError, SyntaxError):
+    return key.strip(), raw
 
 
 def get_base_config() -> ml_collections.ConfigDict:
@@ -86,3 +112,27 @@ FINGERPRINT_FIELDS = ("seed", "method", "data", "model", "train.batch_size", "tr
 # (data.worker_count stays in: a saved grain iterator resumes only with the same worker count.)
 FINGERPRINT_IGNORED_KEYS = ("data_dir", "manual_dir", "worker_buffer_size", "read_threads",
                             "prefetch_examples", "eval_split", "eval_mode", "pretrained")
+
+
+def paper_base_config(method: str, dataset: str, image_size: int, resize_size: int,
+                      backbone: str, backbone_kwargs=None) -> ml_collections.ConfigDict:
+  """The base of the papers' real-data settings: images resized to ``resize_size`` then randomly
+  cropped to ``image_size`` + horizontal flip (evaluation: resized to ``image_size``), an ImageNet
+  pretrained ``backbone``, SGD momentum 0.9 with L2 weight decay, a checkpoint every epoch."""
+  config = get_base_config()
+  config.method = method
+  config.data.name = dataset
+  config.data.image_size = image_size
+  config.data.resize_size = resize_size
+  config.data.train_augment = "random_crop"
+  config.data.hflip = True
+  config.data.eval_mode = "resize"
+  config.data.worker_count = 4
+  config.model.backbone = backbone
+  config.model.backbone_kwargs = dict(backbone_kwargs or {})
+  config.model.pretrained = "imagenet"
+  config.train.optimizer = "sgd"
+  config.train.momentum = 0.9
+  config.train.weight_decay_mode = "l2"
+  config.train.checkpoint_every_epochs = 1.0
+  return config

@@ -21,6 +21,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from wsol_jax import config_defaults
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of checkpoints, metrics and results.")
@@ -107,10 +109,7 @@ def _describe_bad_override(argv) -> str | None:
   if config_file is None:
     return None
   try:
-    spec = importlib.util.spec_from_file_location("_wsol_config", config_file.split(":")[0])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    config = config_defaults.load_config_file(config_file.split(":")[0])
   except Exception:  # pylint: disable=broad-except
     return None
   for arg in argv:

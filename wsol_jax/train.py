@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import os
 from typing import Any
@@ -138,6 +139,16 @@ def _check_finite(step: int, stage: str, metrics: dict[str, float], ckpts) -> No
         else "no checkpoint was saved yet"
     raise NonFiniteError(f"non-finite training metrics at step {step} (stage {stage!r}): "
                          f"{metric_writers.format_scalars(bad)}; stopped without saving; {kept}")
+
+
+def results_or_train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """``workdir/results.json`` of a finished run, else :func:`train_and_evaluate` (for scripts that
+  run many configs and are restarted: finished runs are reused, unfinished ones resume)."""
+  done = os.path.join(workdir, "results.json")
+  if os.path.isfile(done):
+    with open(done, encoding="utf-8") as f:
+      return json.load(f)
+  return train_and_evaluate(config, workdir)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:

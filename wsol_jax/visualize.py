@@ -196,31 +196,16 @@ def visualize_checkpoint(config, workdir: str, step: int | None = None) -> list[
   data its training hook saved there.
   """
   # pylint: disable=import-outside-toplevel
-  from wsol_jax import checkpoints as ckpt_lib
   from wsol_jax import evaluate, train
-  run = train.setup(config, workdir)
-  if not hasattr(run.method, "write_figures"):
+  from wsol_jax.methods import base
+  method_class = base.get_method(config.method)
+  if not hasattr(method_class, "write_figures"):
     raise ValueError(f"method {config.method!r} has no figures for --mode=visualize")
-  if not os.path.isdir(run.checkpoint_dir):
-    raise FileNotFoundError(f"no checkpoints in {workdir} (train first, or check --workdir)")
-  ckpts = ckpt_lib.Checkpoints(run.checkpoint_dir, read_only=True)
-  try:
-    steps = ckpts.all_steps()
-    if not steps:
-      raise FileNotFoundError(f"no checkpoints in {run.checkpoint_dir}")
-    step = steps[-1] if step is None else int(step)
-    if step not in steps:
-      raise ValueError(f"no checkpoint for step {step} in {run.checkpoint_dir}; have {steps}")
-    stage_index = int(ckpts.read_meta(step)["stage_index"])
-    sample_batch = next(iter(train.train_loader(config)))
-    target = run.runner.abstract_state(train.abstract_state(run, sample_batch, stage_index))
-    state, _ = ckpts.restore(step, target)
-  finally:
-    ckpts.close()
+  run, state, step = train.load_checkpoint(config, workdir, step)
   out_dir = os.path.join(workdir, "figures")
   paths = []
   if run.is_main:
-    state = run.runner.single_copy(run.runner.place_state(state))
+    state = run.runner.single_copy(state)
     paths = run.method.write_figures(state, evaluate.first_batch(config), out_dir, f"step{step}")
     for path in paths:
       print(f"wrote {path}", flush=True)

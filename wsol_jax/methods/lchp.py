@@ -106,33 +106,19 @@ def paper_config(dataset: str) -> ml_collections.ConfigDict:
   (evaluation: resized to 448). Dataset files set the epochs, delta and the refinement lr.
   """
   from wsol_jax import config_defaults  # pylint: disable=import-outside-toplevel
-  config = config_defaults.get_base_config()
-  config.method = "lchp"
-  config.data.name = dataset
-  config.data.image_size = 448
-  config.data.resize_size = 512
-  config.data.train_augment = "random_crop"
-  config.data.hflip = True
-  config.data.eval_mode = "resize"
-  config.data.worker_count = 4
-  config.model.backbone = "inception_v3"
-  config.model.backbone_kwargs = {"output": "features"}  # Mixed_6e
-  config.model.pretrained = "imagenet"
+  config = config_defaults.paper_base_config("lchp", dataset, 448, 512, "inception_v3",
+                                             {"output": "features"})  # Mixed_6e
   config.lchp = default_lchp_config()
   config.train.batch_size = 32
-  config.train.optimizer = "sgd"
   config.train.lr = 2e-3
   config.train.lr_mults = {"classifier": 1.0, "regressor": 1.0}
-  config.train.momentum = 0.9
   config.train.nesterov = False
   config.train.weight_decay = 1e-5
-  config.train.weight_decay_mode = "l2"
   config.train.schedule = "exponential"
   config.train.decay_factor = 0.9
   config.train.decay_every_epochs = 1.0
   config.train.schedule_overrides = {"regressor": "constant"}
   config.train.log_every_steps = 50
-  config.train.checkpoint_every_epochs = 1.0
   config.eval.batch_size = 32
   return config
 
@@ -254,6 +240,12 @@ class LCHP(base.Method):
     return regressor.BoxRegressor(backbone=backbone, hidden_units=self.c.regressor_hidden,
                                   pooling=self.c.regressor_pooling, output=self.c.regressor_output,
                                   dtype=dtype)
+
+  def regress_boxes(self, variables, images):
+    """The regressor's boxes (inference mode): normalised xyxy, corners in order, clipped to the
+    image (a linear output may leave it) -> [B, 4]."""
+    raw = self.regressor().apply(variables, images, train=False)
+    return jnp.clip(regressor.ordered_box_xyxy(raw), 0.0, 1.0)
 
   def _refine_steps(self) -> int:
     return ts.duration_steps(self.c, "refine", self.info.steps_per_epoch)
@@ -419,13 +411,13 @@ class LCHP(base.Method):
     return new, parallel.mean_over_devices(metrics, axis_name)
 
   def _refine_step(self, state, batch, rng, axis_name):
-    cls_model, reg_model = self.classifier(axis_name), self.regressor(axis_name)
+    reg_model = self.regressor(axis_name)
     images = heads.model_input(batch["image"])
     height, width = images.shape[1:3]
     teacher = ({"params": state.params["regressor"], "batch_stats": state.batch_stats["regressor"]}
                if self.c.refine_teacher == "current" else state.extras["init_regressor"])
-    y_norm = regressor.ordered_box_xyxy(reg_model.apply(teacher, images, train=False))
-    y = jax.lax.stop_gradient(box_lib.denormalize_xyxy(y_norm, width, height))
+    y = jax.lax.stop_gradient(
+        box_lib.denormalize_xyxy(self.regress_boxes(teacher, images), width, height))
     conf = self.confidence(state, images, y)
     keep = conf > self.c.tau
     key = ts.step_rngs(rng, state.step, ("strong",), axis_name)["strong"]
@@ -481,15 +473,12 @@ class LCHP(base.Method):
     cls_vars = {"params": state.params["classifier"],
                 "batch_stats": state.batch_stats["classifier"]}
     logits = self.classifier().apply(cls_vars, images, train=False)["logits"]
-    reg_model = self.regressor()
-
-    def regress(variables):
-      return regressor.ordered_box_xyxy(reg_model.apply(variables, images, train=False))
-
-    out = {"lchp": {"logits": logits, "boxes": regress(
-        {"params": state.params["regressor"], "batch_stats": state.batch_stats["regressor"]})}}
+    out = {"lchp": {"logits": logits, "boxes": self.regress_boxes(
+        {"params": state.params["regressor"], "batch_stats": state.batch_stats["regressor"]},
+        images)}}
     if "init_regressor" in state.extras:
-      out["lchp_i"] = {"logits": logits, "boxes": regress(state.extras["init_regressor"])}
+      out["lchp_i"] = {"logits": logits,
+                       "boxes": self.regress_boxes(state.extras["init_regressor"], images)}
     pseudo = self.pseudo_boxes(state.ema_params, images).boxes_xyxy
     out["pseudo_label"] = {"logits": logits,
                            "boxes": box_lib.normalize_xyxy(pseudo, width, height)}
@@ -502,12 +491,17 @@ class LCHP(base.Method):
     height, width = images.shape[1:3]
     variables = {"params": state.params["regressor"],
                  "batch_stats": state.batch_stats["regressor"]}
-    y = box_lib.denormalize_xyxy(
-        regressor.ordered_box_xyxy(self.regressor().apply(variables, images, train=False)),
-        width, height)
+    y = box_lib.denormalize_xyxy(self.regress_boxes(variables, images), width, height)
     hit, has_gt = gt_known_hits(y, batch["bboxes"], batch["bboxes_valid"], (height, width))
     return {"boxes": y, "confidence": self.confidence(state, images, y), "gt_known": hit,
             "has_gt": has_gt}
+
+  def write_figures(self, state, batch, out_dir: str, tag: str) -> list[str]:
+    """``out_dir/lchp_<tag>.png``: the Fig. 2 grid (GT red, pseudo-label yellow, LCHP-I green,
+    LCHP-R blue) of the first ``figure_images`` (at least 1) images of ``batch``."""
+    from wsol_jax import lchp_figures  # pylint: disable=import-outside-toplevel
+    path = os.path.join(out_dir, f"lchp_{tag}.png")
+    return [str(lchp_figures.save_fig2(self, state, batch, path, max(self.c.figure_images, 1)))]
 
   def on_epoch_end(self, state, ctx):
     counts = {k: float(np.asarray(v)) for k, v in state.extras["counts"].items()}
@@ -519,8 +513,7 @@ class LCHP(base.Method):
              "all_gt_known": 100.0 * counts["all_gt_known"] / max(counts["with_gt"], 1.0)}
     last_epoch = ctx.epoch * self.info.steps_per_epoch >= self.stage_steps(ctx.stage)
     if last_epoch and ctx.is_main_process and self.c.figure_images > 0:
-      from wsol_jax import lchp_figures  # pylint: disable=import-outside-toplevel
-      path = os.path.join(ctx.workdir, "figures", f"lchp_{ctx.stage}_step{ctx.step}.png")
-      lchp_figures.save_fig2(self, state, ctx.sample_batch, path, self.c.figure_images)
-      ctx.writer.write_text(f"wrote {path}")
+      for path in self.write_figures(state, ctx.sample_batch, os.path.join(ctx.workdir, "figures"),
+                                     f"{ctx.stage}_step{ctx.step}"):
+        ctx.writer.write_text(f"wrote {path}")
     return out

@@ -105,33 +105,17 @@ def paper_config(dataset: str) -> ml_collections.ConfigDict:
   from wsol_jax import config_defaults  # pylint: disable=import-outside-toplevel
   if dataset not in ("cub", "imagenet_loc"):
     raise ValueError(f"SLT-Net paper settings exist for 'cub' and 'imagenet_loc', not {dataset!r}")
-  config = config_defaults.get_base_config()
-  config.method = "slt"
-  config.data.name = dataset
-  config.data.image_size = 224
-  config.data.resize_size = 256
-  config.data.train_augment = "random_crop"
-  config.data.hflip = True
-  config.data.eval_mode = "resize"
-  config.data.worker_count = 4
-
-  config.model.backbone = "vgg16"
-  config.model.backbone_kwargs = {}
+  config = config_defaults.paper_base_config("slt", dataset, 224, 256, "vgg16")
   config.model.head_channels = 1024
-  config.model.pretrained = "imagenet"
 
   config.train.batch_size = 16
-  config.train.optimizer = "sgd"
   config.train.lr = 2e-4
   # New layers (CAM head, regressor FCs) at x10, the CAM-VGG16 convention the paper builds on.
   config.train.lr_mults = {"backbone": 1.0, "head": 10.0}
-  config.train.momentum = 0.9
   config.train.nesterov = False
   config.train.weight_decay = 5e-4
-  config.train.weight_decay_mode = "l2"
   config.train.schedule = "constant"
   config.train.eval_every_epochs = 1.0
-  config.train.checkpoint_every_epochs = 1.0
   config.eval.batch_size = 64
 
   config.slt = default_config()
