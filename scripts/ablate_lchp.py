@@ -37,8 +37,8 @@ GT_KNOWN = "gt_known_loc"
 
 def make_config(args, seed: int, **fields):
   config = config_defaults.load_config_file(args.config)
-  config.update_from_flattened_dict(dict(config_defaults.parse_override(s) for s in args.set))
-  config.update_from_flattened_dict({"seed": seed, "train.progress_bar": False, **fields})
+  config_defaults.apply_overrides(config, dict(config_defaults.parse_override(s) for s in args.set))
+  config_defaults.apply_overrides(config, {"seed": seed, "train.progress_bar": False, **fields})
   return config
 
 

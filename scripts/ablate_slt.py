@@ -50,8 +50,8 @@ def variant_config(base_path: str, variant: str, seed: int, overrides):
   config.slt.classifier.enabled = False
   config.train.progress_bar = False
   config.train.checkpoint_every_epochs = 0.0  # only the final checkpoint
-  config.update_from_flattened_dict(dict(overrides))
-  config.update_from_flattened_dict(VARIANTS[variant])
+  config_defaults.apply_overrides(config, dict(overrides))
+  config_defaults.apply_overrides(config, VARIANTS[variant])
   return config
 
 

@@ -46,6 +46,21 @@ def parse_override(text: str) -> tuple[str, object]:
     return key.strip(), raw
 
 
+def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> None:
+  """Sets ``{'a.b': value}`` fields in place; a field the config does not have is a ValueError
+  (``update_from_flattened_dict`` would add it silently to an unlocked config)."""
+  for dotted, value in overrides.items():
+    *parents, leaf = dotted.split(".")
+    node = config
+    for part in parents:
+      if part not in node:
+        raise ValueError(f"unknown config field {dotted!r}")
+      node = node[part]
+    if leaf not in node:
+      raise ValueError(f"unknown config field {dotted!r}")
+    node[leaf] = value
+
+
 def get_base_config() -> ml_collections.ConfigDict:
   """Every field the loop and the CAM method read, with the CAM-on-synthetic defaults."""
   config = ml_collections.ConfigDict()
