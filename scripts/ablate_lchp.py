@@ -13,7 +13,8 @@ GT-known on the training images (``train_gt_known``; GT boxes are used for this 
 LCHP-R's test GT-known.
 
 Writes ``--out`` = ``{"pseudo_label": [...], "lchp_i": [...], "lchp_r": [...] (one value per seed),
-"tau_sweep": [{"tau", "kept", "kept_frac", "train_gt_known", "test_gt_known"}, ...],
+"tau_sweep": [{"tau", "kept", "kept_frac", "train_gt_known", "test_gt_known",
+"lchp_r_centre_std_px"}, ...],
 "constant_box_check" (does LCHP-I look at the image: its GT-known on the training images beside
 that of its mean box used for every image, and the spread of its box centres beside the GT's),
 "seeds", "runtime_s", "figure"}`` and prints the tables. Runs already finished in ``--workdir``
@@ -52,11 +53,13 @@ def run(config, workdir: str) -> dict:
   return results
 
 
-def refine_from(args, seed: int, init_dir: str, tau: float) -> dict:
-  """LCHP-R at ``tau``: the refine stage alone, started from the finished init-only run."""
+def refine_from(args, seed: int, init_dir: str, tau: float) -> tuple[dict, object, str]:
+  """LCHP-R at ``tau``: the refine stage alone, started from the finished init-only run ->
+  (results, config, workdir)."""
   config = make_config(args, seed, **{"lchp.init_from": os.path.abspath(init_dir),
                                       "lchp.tau": tau})
-  return run(config, os.path.join(os.path.dirname(init_dir), f"tau{tau:g}"))
+  workdir = os.path.join(os.path.dirname(init_dir), f"tau{tau:g}")
+  return run(config, workdir), config, workdir
 
 
 def train_set_quality(config, workdir: str) -> dict[str, np.ndarray]:
@@ -122,7 +125,7 @@ def main(argv=None) -> int:
   for seed in args.seeds:
     init_dir = os.path.join(workdir, f"seed{seed}", "init")
     init = run(make_config(args, seed, **{"lchp.run_refine": False}), init_dir)
-    refined = refine_from(args, seed, init_dir, main_tau)
+    refined, _, _ = refine_from(args, seed, init_dir, main_tau)
     out["pseudo_label"].append(init[f"pseudo_label/{GT_KNOWN}"])
     out["lchp_i"].append(init[GT_KNOWN])
     out["lchp_r"].append(refined[GT_KNOWN])
@@ -134,11 +137,13 @@ def main(argv=None) -> int:
   for tau in args.taus:
     kept = quality["confidence"] > tau
     with_gt = kept & (quality["has_gt"] > 0)
-    refined = refine_from(args, seed, init_dir, tau)
+    refined, refined_config, refined_dir = refine_from(args, seed, init_dir, tau)
+    refined_check = constant_box_check(train_set_quality(refined_config, refined_dir))
     sweep.append({"tau": tau, "kept": int(kept.sum()), "kept_frac": float(kept.mean()),
                   "train_gt_known": float(100.0 * quality["gt_known"][with_gt].sum()
                                           / max(with_gt.sum(), 1)),
-                  "test_gt_known": refined[GT_KNOWN]})
+                  "test_gt_known": refined[GT_KNOWN],
+                  "lchp_r_centre_std_px": refined_check["lchp_i_centre_std_px"]})
   out["tau_sweep"] = sweep
   out["constant_box_check"] = constant_box_check(quality)
   out["train_size"] = int(len(quality["confidence"]))
@@ -157,9 +162,10 @@ def main(argv=None) -> int:
   print(f"\ntest GT-known LOC (%), {os.path.relpath(args.config)}")
   print(table(rows, ["method"] + [f"seed {s}" for s in args.seeds] + ["mean", "std"]))
   print(f"\ntau sweep, seed {seed} ({out['train_size']} training images)")
-  print(table([[f"{r['tau']:g}", r["kept"], fmt(r["train_gt_known"]), fmt(r["test_gt_known"])]
-               for r in sweep], ["tau", "kept (LCHP-I, train)", "train GT-known of kept",
-                                 "test GT-known (LCHP-R)"]))
+  print(table([[f"{r['tau']:g}", r["kept"], fmt(r["train_gt_known"]), fmt(r["test_gt_known"]),
+                f"{r['lchp_r_centre_std_px']:.1f}"] for r in sweep],
+              ["tau", "kept (LCHP-I, train)", "train GT-known of kept", "test GT-known (LCHP-R)",
+               "LCHP-R box-centre std px"]))
   check = out["constant_box_check"]
   print(f"\nLCHP-I on the training images, seed {seed}: GT-known "
         f"{check['lchp_i_train_gt_known']:.2f}; its mean box for every image "

@@ -225,3 +225,18 @@ def test_both_stages_resume_mid_refine_and_eval_reproduces(tmp_path, monkeypatch
   config.lchp.init_from = str(workdir)
   with pytest.raises(ValueError, match="not the end of an init stage"):
     train.train_and_evaluate(config, str(tmp_path / "from_refined"))
+
+
+@pytest.mark.slow
+def test_refine_from_an_init_run_evaluates_from_its_checkpoint(tmp_path):
+  config = loop_config(tmp_path / "tfds")
+  config.lchp.figure_images = 0
+  config.lchp.run_refine = False
+  init_dir = tmp_path / "init"
+  init = train.train_and_evaluate(config, str(init_dir))
+  config.lchp.run_refine = True
+  config.lchp.init_from = str(init_dir)
+  config.lchp.tau = 0.0
+  refined = train.train_and_evaluate(config, str(tmp_path / "refine"))
+  assert refined["lchp_i/gt_known_loc"] == init["gt_known_loc"]  # LCHP-I is the init run's
+  assert train.evaluate_checkpoint(config, str(tmp_path / "refine")) == refined

@@ -97,14 +97,14 @@ def abstract_state(run: Run, sample_batch, stage_index: int):
   stages = run.method.stages()
   init_rng, _ = root_keys(run.config)
 
-  def build():
-    state = run.method.init_state(init_rng, sample_batch)
+  def build(rng):  # rng is an argument so that init_state sees a tracer (see LCHP's init_from)
+    state = run.method.init_state(rng, sample_batch)
     for stage in stages[1:stage_index + 1]:
       if stage.num_steps:  # as the loop: an empty stage is skipped, never entered
         state = run.method.enter_stage(state, stage.name)
     return state
 
-  return jax.eval_shape(build)
+  return jax.eval_shape(build, init_rng)
 
 
 def stage_bounds(stages) -> list[tuple[int, int]]:

@@ -278,6 +278,9 @@ class LCHP(base.Method):
   def _state_from_init_run(self, rng, sample_batch):
     """The last state of ``lchp.init_from``'s init stage, entered into the refine stage at step 0."""
     from wsol_jax import checkpoints as ckpt_lib  # pylint: disable=import-outside-toplevel
+    if isinstance(rng, jax.core.Tracer):  # under jax.eval_shape (restoring this run): shapes only
+      return self.enter_stage(self._fresh_state(rng, sample_batch), REFINE).replace(
+          step=jnp.zeros((), jnp.int32))
     directory = os.path.join(self.c.init_from, "checkpoints")
     if not os.path.isdir(directory):
       raise FileNotFoundError(f"config.lchp.init_from={self.c.init_from!r} has no checkpoints/ "
