@@ -15,11 +15,4 @@ from wsol_jax.methods import slt
 
 
 def get_config():
-  config = slt.paper_config("cub")
-  config.data.image_size = 299
-  config.data.resize_size = 320
-  config.model.backbone = "inception_v3"
-  config.model.backbone_kwargs = {}  # Mixed_6e, 17x17 at 299
-  config.slt.classifier.backbone = "inception_v3"
-  config.slt.classifier.backbone_kwargs = {"output": "pre_logits"}
-  return config
+  return slt.paper_config("cub", backbone="inception_v3")

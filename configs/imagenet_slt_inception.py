@@ -15,11 +15,4 @@ from wsol_jax.methods import slt
 
 
 def get_config():
-  config = slt.paper_config("imagenet_loc")
-  config.data.image_size = 299
-  config.data.resize_size = 320
-  config.model.backbone = "inception_v3"
-  config.model.backbone_kwargs = {}  # Mixed_6e, 17x17 at 299
-  config.slt.classifier.backbone = "inception_v3"
-  config.slt.classifier.backbone_kwargs = {"output": "logits", "num_classes": 1000}
-  return config
+  return slt.paper_config("imagenet_loc", backbone="inception_v3")

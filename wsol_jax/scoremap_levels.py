@@ -1,7 +1,8 @@
 """Best box IoU of a score map at every binarisation level, for the MaxBoxAcc evaluator (host).
 
 The protocol binarises ``q = uint8(255 * scoremap)`` as ``q > level`` with
-``level = int(t * max(q))``, so whatever the threshold grid, an image has at most 255 distinct binarisations (levels 0..254).
+``level = int(t * max(q))``, so whatever the threshold grid, an image has at most 255 distinct
+binarisations (levels 0..254).
 For each level and each image this module gives
 
 * ``v1``: the IoU (max over the image's GT boxes) of the largest region's box -- MaxBoxAcc;

@@ -133,9 +133,18 @@ class Method(abc.ABC):
   # Helpers for subclasses.
 
   def stage_steps(self, stage: str) -> int:
+    return self._stage_span(stage)[1]
+
+  def stage_start(self, stage: str) -> int:
+    """The global step at which ``stage`` begins."""
+    return self._stage_span(stage)[0]
+
+  def _stage_span(self, stage: str) -> tuple[int, int]:
+    start = 0
     for s in self.stages():
       if s.name == stage:
-        return s.num_steps
+        return start, s.num_steps
+      start += s.num_steps
     raise ValueError(f"method {self.name!r} has no stage {stage!r}; stages: "
                      f"{[s.name for s in self.stages()]}")
 

@@ -258,15 +258,6 @@ class LCHP(base.Method):
       stages.append(base.Stage(REFINE, self._refine_steps()))
     return tuple(stages)
 
-  def _stage_start(self, stage: str) -> int:
-    """The global step at which ``stage`` begins."""
-    start = 0
-    for s in self.stages():
-      if s.name == stage:
-        return start
-      start += s.num_steps
-    raise ValueError(f"LCHP has no stage {stage!r} in this config")
-
   # ------------------------------------------------------------------------------------------
   # State.
 
@@ -355,7 +346,7 @@ class LCHP(base.Method):
 
   def _counts(self, state, stage: str, new: dict, axis_name):
     """Per-epoch counters: reset at the first step of each epoch of the stage, then add ``new``."""
-    first = (state.step - self._stage_start(stage)) % self.info.steps_per_epoch == 0
+    first = (state.step - self.stage_start(stage)) % self.info.steps_per_epoch == 0
     new = parallel.sum_over_devices(new, axis_name)
     return {k: jnp.where(first, 0.0, v) + new[k] for k, v in state.extras["counts"].items()}
 

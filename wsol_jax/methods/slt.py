@@ -93,8 +93,14 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
-def paper_config(dataset: str) -> ml_collections.ConfigDict:
-  """The paper's VGG16 setting (Sec. 4.1) for ``dataset`` 'cub' or 'imagenet_loc' (full config).
+# The paper's backbones and their input sizes: (model input, resize before the random crop).
+_PAPER_SIZES = {"vgg16": (224, 256), "inception_v3": (299, 320)}
+
+
+def paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.ConfigDict:
+  """The paper's setting (Sec. 4.1) for ``dataset`` 'cub' or 'imagenet_loc' (full config), with
+  every network on ``backbone``: 'vgg16' (described below) or 'inception_v3' (320 -> random 299
+  crop; localizer and regressor on the Mixed_6e map, classifier the full InceptionV3).
 
   Localization branch: SGD momentum 0.9, weight decay 5e-4, lr 2e-4 (new layers x10), batch 16,
   256 -> random 224 crop + flip; CUB: 4 epochs, alpha 0.4, K 30; ImageNet: 2 epochs, alpha 0.2,
@@ -105,7 +111,9 @@ def paper_config(dataset: str) -> ml_collections.ConfigDict:
   from wsol_jax import config_defaults  # pylint: disable=import-outside-toplevel
   if dataset not in ("cub", "imagenet_loc"):
     raise ValueError(f"SLT-Net paper settings exist for 'cub' and 'imagenet_loc', not {dataset!r}")
-  config = config_defaults.paper_base_config("slt", dataset, 224, 256, "vgg16")
+  if backbone not in _PAPER_SIZES:
+    raise ValueError(f"SLT-Net paper backbones are {tuple(_PAPER_SIZES)}, not {backbone!r}")
+  config = config_defaults.paper_base_config("slt", dataset, *_PAPER_SIZES[backbone], backbone)
   config.model.head_channels = 1024
 
   config.train.batch_size = 16
@@ -122,7 +130,7 @@ def paper_config(dataset: str) -> ml_collections.ConfigDict:
   config.slt.vst_weight = 10.0
   config.slt.canvas_multiple = 16  # CAM-VGG16's stride
   config.slt.regressor.hidden_units = 512
-  config.slt.classifier.backbone = "vgg16"
+  config.slt.classifier.backbone = backbone
   if dataset == "cub":
     config.train.num_epochs = 4.0
     config.train.log_every_steps = 50
