@@ -1,13 +1,13 @@
 """LCHP on CUB-200-2011 with InceptionV3-BAP, the paper's settings (Sun & Zhu, Sec. 4.3).
 
 40 init epochs (LCHP-I), 40 refine epochs (LCHP-R) at lr 2e-3, delta 0.7, tau 0.9; the rest is
-:func:`wsol_jax.methods.lchp.paper_config` (SGD m 0.9, wd 1e-5, batch 32, classifier lr x0.9 per
+:func:`wsol_jax.methods.lchp.method.paper_config` (SGD m 0.9, wd 1e-5, batch 32, classifier lr x0.9 per
 epoch, regressor lr constant, 512 -> random 448 crop + flip).
 
 Prepare CUB first: ``python -m wsol_jax.data.prepare --dataset=cub --manual_dir=DIR``.
 """
 
-from wsol_jax.methods import lchp
+from wsol_jax.methods.lchp import method as lchp
 
 
 def get_config():

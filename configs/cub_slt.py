@@ -5,13 +5,13 @@ lr 2e-4, batch 16, 4 epochs; alpha 0.4, K 30, beta 10; images resized to 256, ra
 Localizer CAM-VGG16; regressor VGG16 + GAP + FC-ReLU-FC + sigmoid; classifier torchvision's VGG16
 with a new 200-way fc8, fine-tuned (schedule: our choice, see docs/ALGORITHMS.md). All start from
 ImageNet weights. Test: ten-crop classification, single-image localization. Every value is in
-:func:`wsol_jax.methods.slt.paper_config`.
+:func:`wsol_jax.methods.slt.method.paper_config`.
 
 Prepare CUB first: ``python -m wsol_jax.data.prepare --dataset=cub --manual_dir=DIR``, and place
 the VGG16 weights (``model.pretrained``; see wsol_jax/models/pretrained.py).
 """
 
-from wsol_jax.methods import slt
+from wsol_jax.methods.slt import method as slt
 
 
 def get_config():

@@ -11,7 +11,7 @@ Prepare CUB first: ``python -m wsol_jax.data.prepare --dataset=cub --manual_dir=
 are fetched as ``torchvision:inception_v3`` (or set ``--config.model.pretrained=PATH``).
 """
 
-from wsol_jax.methods import slt
+from wsol_jax.methods.slt import method as slt
 
 
 def get_config():

@@ -6,7 +6,7 @@ stride 16 of CAM-VGG16, so the VST canvas multiple stays 16); classifier: the fu
 (pooled features) with a new 200-way FC.
 """
 
-from wsol_jax.methods import slt
+from wsol_jax.methods.slt import method as slt
 
 
 def get_config():

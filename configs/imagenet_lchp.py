@@ -1,13 +1,13 @@
 """LCHP on ImageNet-1k (ILSVRC2012 localisation) with InceptionV3-BAP, the paper's settings.
 
 10 init epochs, 5 refine epochs at lr 2e-4, delta 0.7, tau 0.9; the rest is
-:func:`wsol_jax.methods.lchp.paper_config`. ImageNet images may hold several GT boxes; a prediction
+:func:`wsol_jax.methods.lchp.method.paper_config`. ImageNet images may hold several GT boxes; a prediction
 counts as located when it overlaps any of them (IoU >= 0.5).
 
 Prepare the data first: ``python -m wsol_jax.data.prepare --dataset=imagenet_loc --manual_dir=DIR``.
 """
 
-from wsol_jax.methods import lchp
+from wsol_jax.methods.lchp import method as lchp
 
 
 def get_config():

@@ -11,7 +11,7 @@ Prepare the data first: ``python -m wsol_jax.data.prepare --dataset=imagenet_loc
 dataset's ``info.metadata["max_boxes"]`` if it is larger.
 """
 
-from wsol_jax.methods import slt
+from wsol_jax.methods.slt import method as slt
 
 
 def get_config():

@@ -9,7 +9,7 @@ regressor lr constant) at a larger lr, for a net trained from scratch for a few 
 """
 
 from wsol_jax import config_defaults
-from wsol_jax.methods import lchp
+from wsol_jax.methods.lchp import method as lchp
 
 
 def get_config():

@@ -10,7 +10,7 @@ compares the localizer with its CAM baseline under this schedule.
 import pathlib
 
 from wsol_jax import config_defaults
-from wsol_jax.methods import slt
+from wsol_jax.methods.slt import method as slt
 
 
 def get_config():

@@ -1,13 +1,13 @@
 """LCHP on Tiny-ImageNet (200 classes, 64 x 64 images) with InceptionV3-BAP, the paper's settings.
 
 40 init epochs, 40 refine epochs at lr 2e-3, delta 0.8 (the paper's Tiny-ImageNet value), tau 0.9;
-the rest is :func:`wsol_jax.methods.lchp.paper_config` (the paper uses the same 512 -> 448 general
+the rest is :func:`wsol_jax.methods.lchp.method.paper_config` (the paper uses the same 512 -> 448 general
 augmentation on all three datasets, so the 64 px images are upsampled).
 
 Prepare the data first: ``python -m wsol_jax.data.prepare --dataset=tiny_imagenet --manual_dir=DIR``.
 """
 
-from wsol_jax.methods import lchp
+from wsol_jax.methods.lchp import method as lchp
 
 
 def get_config():

@@ -45,7 +45,7 @@ def make_config(args, seed: int, **fields):
 
 def run(config, workdir: str) -> dict:
   """Train (or resume) in ``workdir``; a finished run's results.json is reused."""
-  from wsol_jax import train  # pylint: disable=import-outside-toplevel
+  from wsol_jax.training import loop as train  # pylint: disable=import-outside-toplevel
   start = time.time()
   print(f"--- {workdir}", flush=True)
   results = train.results_or_train(config, workdir)
@@ -64,7 +64,7 @@ def refine_from(args, seed: int, init_dir: str, tau: float) -> tuple[dict, objec
 
 def train_set_quality(config, workdir: str) -> dict[str, np.ndarray]:
   """LCHP-I's boxes on the training images (resized, no augmentation): confidence and GT-known."""
-  from wsol_jax import evaluate, train  # pylint: disable=import-outside-toplevel
+  from wsol_jax.training import evaluator as evaluate, loop as train  # pylint: disable=import-outside-toplevel
   run_, state, _ = train.load_checkpoint(config, workdir)
   quality = run_.runner.compile_predict(run_.method.pseudo_label_quality)
   rows = {"confidence": [], "gt_known": [], "has_gt": [], "boxes": [], "bboxes": [],
@@ -83,7 +83,7 @@ def train_set_quality(config, workdir: str) -> dict[str, np.ndarray]:
 def constant_box_check(quality) -> dict[str, float]:
   """Does LCHP-I look at the image? Its mean box used for every training image, scored like its
   own boxes, and the spread of its box centres against the GT centres' (pixels, std over images)."""
-  from wsol_jax.methods import lchp  # pylint: disable=import-outside-toplevel
+  from wsol_jax.methods.lchp import method as lchp  # pylint: disable=import-outside-toplevel
   boxes = quality["boxes"]
   constant = np.broadcast_to(boxes.mean(axis=0), boxes.shape)
   hits, has_gt = lchp.gt_known_hits(constant, quality["bboxes"], quality["bboxes_valid"],

@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from wsol_jax import config_defaults
-from wsol_jax import train
+from wsol_jax.training import loop as train
 
 VARIANTS = {
     "cam": {"slt.smt_k": 1, "slt.smt_alpha": 1.0, "slt.topk_acam": False, "slt.vst_weight": 0.0},

@@ -5,7 +5,7 @@
 
 Writes synthetic CAM-like score maps (a few Gaussian blobs, some on the GT boxes, on noise, at 7x7,
 14x14 or 28x28 and upsampled bicubically to 224 as CAMs are) with wsolevaluation-format metadata
-to a temporary folder, then times ``wsol_jax.evaluate_cams.evaluate`` end to end (loading
+to a temporary folder, then times ``wsol_jax.localization.evaluate_cams.evaluate`` end to end (loading
 included) for each backend and interval. Both backends produce MaxBoxAcc *and* MaxBoxAccV2 in one
 pass; wsolevaluation needs one BoxEvaluator pass per metric (``multi_contour_eval`` off / on),
 timed separately and summed. numba's first compilation is done before timing.
@@ -27,7 +27,7 @@ import types
 import cv2
 import numpy as np
 
-from wsol_jax import evaluate_cams
+from wsol_jax.localization import evaluate_cams
 
 
 def write_synthetic(root: str, num_images: int, seed: int) -> tuple[str, str]:

@@ -30,9 +30,9 @@ import jax
 import numpy as np
 
 from wsol_jax import config_defaults
-from wsol_jax import parallel
-from wsol_jax.methods import base
-import wsol_jax.methods  # noqa: F401  (registers the methods)
+from wsol_jax.training import parallel
+from wsol_jax.training import method as base
+
 
 _ROWS = flags.DEFINE_list("rows", None, "Rows to run (default: all); see --list.")
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per row (after one warm-up step).")
@@ -103,7 +103,9 @@ ROWS: list[Row] = [
 # size, and the regressor's forward+backward (gradients only, no optimizer update).
 def slt_rows(key: str, config_file: str, num_classes: int) -> list[Row]:
   import optax  # pylint: disable=import-outside-toplevel
-  from wsol_jax import losses, transforms  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from wsol_jax.methods import common
+  from wsol_jax.methods.slt import losses, vst as transforms
   config = config_defaults.load_config_file(CONFIGS / config_file)
   config.model.pretrained = ""
   size, batch_size = config.data.image_size, config.train.batch_size
@@ -128,7 +130,7 @@ def slt_rows(key: str, config_file: str, num_classes: int) -> list[Row]:
           variables = {"params": params, "batch_stats": s.batch_stats[net]}
           out, _ = model.apply(variables, images, train=True, mutable=["batch_stats"])
           if net == "localizer":
-            return losses.cross_entropy(out["logits"], b["label"]).mean()
+            return common.cross_entropy(out["logits"], b["label"]).mean()
           return losses.smooth_l1_loss(out, jax.numpy.full_like(out, 0.5)).mean()
 
         loss, grads = jax.value_and_grad(loss_fn)(s.params[net])

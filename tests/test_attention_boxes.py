@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wsol_jax import attention_boxes as ab
+from wsol_jax.methods.lchp import attention_boxes as ab
 
 
 def _features(maps):

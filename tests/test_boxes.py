@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wsol_jax import boxes as B
+from wsol_jax.localization import boxes as B
 
 
 # ----------------------------------------------------------------------------------------------

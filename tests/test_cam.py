@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
-from wsol_jax import cam
-from wsol_jax import scoremap_levels
+from wsol_jax.localization import scoremaps as cam
+from wsol_jax.localization import scoremap_levels
 
 # ----------------------------------------------------------------------------------------------
 # CAMs.

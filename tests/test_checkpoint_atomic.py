@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from wsol_jax import checkpoints as ckpt_lib
-from wsol_jax import train_state as ts
+from wsol_jax.training import checkpoints as ckpt_lib
+from wsol_jax.training import train_state as ts
 
 _SIZE = 1 << 20  # floats per array: the saves take long enough to be killed in the middle
 
@@ -24,8 +24,8 @@ _SAVER = """
 import sys
 import jax.numpy as jnp
 import optax
-from wsol_jax import checkpoints as ckpt_lib
-from wsol_jax import train_state as ts
+from wsol_jax.training import checkpoints as ckpt_lib
+from wsol_jax.training import train_state as ts
 
 ckpts = ckpt_lib.Checkpoints(sys.argv[1], keep=100)
 for step in range(1, 1000):

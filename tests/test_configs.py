@@ -10,7 +10,7 @@ from ml_collections import config_dict
 
 from wsol_jax import config_defaults
 from wsol_jax.data import registry as data_registry
-from wsol_jax.methods import base
+from wsol_jax.training import method as base
 from wsol_jax.models import registry as model_registry
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"

@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from wsol_jax import evaluate_cams
-from wsol_jax import metrics
+from wsol_jax.localization import evaluate_cams
+from wsol_jax.localization import metrics
 
 # (image id, (w, h), boxes in the original image); the map is a plateau on the resized box of
 # `hit` (or elsewhere when None).

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wsol_jax import checkpoints as ckpt_lib
+from wsol_jax.training import checkpoints as ckpt_lib
 from wsol_jax import config_defaults
-from wsol_jax import lchp_figures
-from wsol_jax import train
-from wsol_jax import visualize
-from wsol_jax.methods import base
-from wsol_jax.methods import lchp
+from wsol_jax.methods.lchp import figures as lchp_figures
+from wsol_jax.training import loop as train
+from wsol_jax.training import method as base
+from wsol_jax.methods.lchp import losses as lchp_losses
+from wsol_jax.methods.lchp import method as lchp
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
@@ -109,16 +109,16 @@ def test_refine_loss_rows_below_tau_have_exactly_zero_gradient():
   pred = jax.random.uniform(jax.random.key(0), (4, 4))
   target = jax.random.uniform(jax.random.key(1), (4, 4))
   keep = jnp.asarray([True, False, True, False])
-  grad = jax.grad(lchp.refine_loss)(pred, target, keep)
+  grad = jax.grad(lchp_losses.refine_loss)(pred, target, keep)
   np.testing.assert_array_equal(grad[1], 0.0)
   np.testing.assert_array_equal(grad[3], 0.0)
   assert np.all(np.asarray(grad[0]) != 0.0)
   # Eq. 6 divides by N, not by the number kept.
   want = np.sum(np.square(pred - target)[np.asarray(keep)]) / 4
-  np.testing.assert_allclose(lchp.refine_loss(pred, target, keep), want, rtol=1e-6)
+  np.testing.assert_allclose(lchp_losses.refine_loss(pred, target, keep), want, rtol=1e-6)
   # Garbage (even NaN) in a dropped row changes nothing.
   bad = target.at[1].set(jnp.nan)
-  np.testing.assert_array_equal(jax.grad(lchp.refine_loss)(pred, bad, keep), grad)
+  np.testing.assert_array_equal(jax.grad(lchp_losses.refine_loss)(pred, bad, keep), grad)
 
 
 def test_refine_step_with_nothing_above_tau_has_zero_gradient(method_and_state):
@@ -217,7 +217,7 @@ def test_both_stages_resume_mid_refine_and_eval_reproduces(tmp_path, monkeypatch
   written = json.loads((workdir / "results.json").read_text())
   assert train.evaluate_checkpoint(config, str(workdir)) == written
   # --mode=visualize draws the Fig. 2 grid of the last checkpoint.
-  assert visualize.visualize_checkpoint(config, str(workdir)) == [
+  assert train.visualize_checkpoint(config, str(workdir)) == [
       str(workdir / "figures" / "lchp_step8.png")]
   assert (workdir / "figures" / "lchp_step8.png").stat().st_size > 0
 

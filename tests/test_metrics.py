@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
-from wsol_jax import boxes as box_lib
-from wsol_jax import cam
-from wsol_jax import metrics
-from wsol_jax import scoremap_levels
+from wsol_jax.localization import boxes as box_lib
+from wsol_jax.localization import scoremaps as cam
+from wsol_jax.localization import metrics
+from wsol_jax.localization import scoremap_levels
 
 
 def _blob_maps(rng, num, size=48):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wsol_jax import cam as cam_lib
+from wsol_jax.localization import scoremaps as cam_lib
 from wsol_jax.models import heads, registry
 from wsol_jax.models.small import SmallVGG
 from loop_testlib import fast_cpu_random  # noqa: F401  (autouse fixture)

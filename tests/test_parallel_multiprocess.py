@@ -25,8 +25,8 @@ jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processe
 import numpy as np
 sys.path.insert(0, tests_dir)
 import loop_testlib
-from wsol_jax import parallel, train
-from wsol_jax.methods import base
+from wsol_jax.training import loop as train, parallel
+from wsol_jax.training import method as base
 from wsol_jax.methods.cam import CAM
 
 config = loop_testlib.tiny_config(data_dir)

@@ -5,8 +5,9 @@ import jax
 import numpy as np
 import pytest
 
-from wsol_jax import config_defaults, parallel
-from wsol_jax.methods import base
+from wsol_jax import config_defaults
+from wsol_jax.training import parallel
+from wsol_jax.training import method as base
 from wsol_jax.methods.cam import CAM
 from loop_testlib import fast_cpu_random  # noqa: F401  (autouse fixture)
 

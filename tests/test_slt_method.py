@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wsol_jax import config_defaults, parallel
-from wsol_jax.methods import base
-from wsol_jax.methods import slt as slt_lib
+from wsol_jax import config_defaults
+from wsol_jax.training import parallel
+from wsol_jax.training import method as base
+from wsol_jax.methods.slt import method as slt_lib
 from wsol_jax.methods.cam import CAM
 
 BATCH, SIZE, CLASSES = 16, 16, 6

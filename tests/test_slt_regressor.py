@@ -33,7 +33,7 @@ def test_regressor_shapes_and_ranges(pooling, output):
 def test_regressor_learns_a_box_from_the_image():
   """A few SGD steps on smooth L1 reduce the error on a box drawn in the image."""
   import optax
-  from wsol_jax import losses
+  from wsol_jax.methods.slt import losses
   rng = np.random.default_rng(0)
   xs, ys = np.sort(rng.uniform(0, 1, (32, 2)), 1), np.sort(rng.uniform(0, 1, (32, 2)), 1)
   boxes = np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], 1).astype(np.float32)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wsol_jax import strong_augment as sa
+from wsol_jax.methods.lchp import strong_augment as sa
 
 
 def _render(boxes_xyxy, height, width):

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from wsol_jax import config_defaults, evaluate
+from wsol_jax import config_defaults
+from wsol_jax.training import evaluator as evaluate
 
 
 def _batch():

@@ -12,9 +12,9 @@ import pytest
 
 import loop_testlib
 from loop_testlib import fast_cpu_random  # noqa: F401  (autouse fixture)
-from wsol_jax import checkpoints as ckpt_lib
-from wsol_jax import parallel, train
-from wsol_jax.methods import base
+from wsol_jax.training import checkpoints as ckpt_lib
+from wsol_jax.training import loop as train, parallel
+from wsol_jax.training import method as base
 from wsol_jax.methods.cam import CAM
 
 

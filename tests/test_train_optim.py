@@ -6,8 +6,9 @@ import numpy as np
 import optax
 import pytest
 
-from wsol_jax import config_defaults, optim
-from wsol_jax import train_state as ts
+from wsol_jax import config_defaults
+from wsol_jax.training import optim
+from wsol_jax.training import train_state as ts
 
 GROUPS = {"net/backbone": "backbone", "net/head": "head"}
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from wsol_jax import boxes
-from wsol_jax import transforms as T
+from wsol_jax.localization import boxes
+from wsol_jax.methods.slt import vst as T
+from wsol_jax.models import classifier as classifier_lib
 
 
 def _params(b, **kw):
@@ -147,7 +148,7 @@ def test_sample_params_per_example_ranges_and_errors():
 
 def test_ten_crop_matches_torchvision_layout():
   images = jnp.arange(2 * 6 * 8 * 1, dtype=jnp.float32).reshape(2, 6, 8, 1)
-  crops = np.asarray(T.ten_crop(images, (4, 5)))
+  crops = np.asarray(classifier_lib.ten_crop(images, (4, 5)))
   assert crops.shape == (2, 10, 4, 5, 1)
   x = np.asarray(images)
   np.testing.assert_array_equal(crops[:, 0], x[:, :4, :5])  # top-left
@@ -157,4 +158,4 @@ def test_ten_crop_matches_torchvision_layout():
   np.testing.assert_array_equal(crops[:, 4], x[:, 1:5, 2:7])  # centre: round(1.5)=2 cols, 1 row
   np.testing.assert_array_equal(crops[:, 5:], crops[:, :5, :, ::-1])
   with pytest.raises(ValueError, match="does not fit"):
-    T.ten_crop(images, (7, 5))
+    classifier_lib.ten_crop(images, (7, 5))

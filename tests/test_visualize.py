@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wsol_jax import visualize as vis
+from wsol_jax import drawing as vis
+from wsol_jax.methods.slt import figures as slt_figures
 
 
 def test_draw_boxes_outlines_the_covered_pixels():
@@ -58,5 +59,5 @@ def test_method_and_epoch_layouts():
   drawn = [[(np.array([2.0, 2.0, 20.0, 20.0]), vis.RED)], [(np.zeros((0, 4)), vis.GREEN)]]
   fig = vis.method_grid(images, maps, drawn, tile_hw=(48, 48))
   assert fig.shape[1] >= 2 * 48 and fig.shape[0] >= 2 * 48
-  fig2 = vis.epochs_grid(images, [maps, maps, maps], [drawn] * 3, ["1", "2", "3"], tile_hw=(32, 32))
+  fig2 = slt_figures.epochs_grid(images, [maps, maps, maps], [drawn] * 3, ["1", "2", "3"], tile_hw=(32, 32))
   assert fig2.shape[1] >= 3 * 32

@@ -5,7 +5,7 @@ Config files import it, change fields and add their method's section (``config.s
 ``config.lchp``); ``main.py`` loads them with ``lock_config=True``, so a misspelled override fails.
 
 Durations: a field ``<name>_epochs`` (float) may have a twin ``<name>_steps`` (int); the twin wins
-when it is > 0. :func:`wsol_jax.train_state.duration_steps` is the one place that converts them.
+when it is > 0. :func:`wsol_jax.training.train_state.duration_steps` is the one place that converts them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Command line: ``python -m wsol_jax.main --config=configs/X.py --workdir=DIR [--mode=...]``.
 
 Modes: ``train`` (resumes from DIR's checkpoints, evaluates at the end), ``eval`` (the latest
-checkpoint, or ``--step``), ``visualize`` (PNG figures of a checkpoint, :mod:`wsol_jax.visualize`);
+checkpoint, or ``--step``), ``visualize`` (PNG figures of a checkpoint, the method's ``write_figures``);
 :data:`MODES` maps each to its function. Any config field can
 be overridden, e.g. ``--config.train.lr=0.001``. Multi-host: ``--distributed`` calls
 ``jax.distributed.initialize`` (arguments from the flags, else from the environment: TPU pods,
@@ -38,18 +38,18 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def _train(config, workdir, step):
   del step
-  from wsol_jax import train  # pylint: disable=import-outside-toplevel
+  from wsol_jax.training import loop as train  # pylint: disable=import-outside-toplevel
   return train.train_and_evaluate(config, workdir)
 
 
 def _eval(config, workdir, step):
-  from wsol_jax import train  # pylint: disable=import-outside-toplevel
+  from wsol_jax.training import loop as train  # pylint: disable=import-outside-toplevel
   return train.evaluate_checkpoint(config, workdir, step)
 
 
 def _visualize(config, workdir, step):
-  from wsol_jax import visualize  # pylint: disable=import-outside-toplevel
-  return visualize.visualize_checkpoint(config, workdir, step)
+  from wsol_jax.training import loop  # pylint: disable=import-outside-toplevel
+  return loop.visualize_checkpoint(config, workdir, step)
 
 
 # mode -> fn(config, workdir, step); a new mode is one entry here.
@@ -81,7 +81,7 @@ def main(argv):
   if _DISTRIBUTED.value:
     jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
                                num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
-  from wsol_jax import train  # pylint: disable=import-outside-toplevel
+  from wsol_jax.training import loop as train  # pylint: disable=import-outside-toplevel
   if _MODE.value not in MODES:
     print(f"error: unknown --mode={_MODE.value}; known: {', '.join(sorted(MODES))}",
           file=sys.stderr)

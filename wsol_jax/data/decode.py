@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from wsol_jax import boxes as boxes_lib
+from wsol_jax.localization import boxes as boxes_lib
 
 _EXIF_ORIENTATION_TAG = 0x0112
 

@@ -2,7 +2,7 @@
 
 Geometric ops take and return an :class:`ImageBoxes` (``image`` uint8 [H, W, 3], ``boxes_xyxy``
 float32 [N, 4] abs continuous xyxy of that image, ``mask`` uint8 [H, W] or None); the box side of
-each op is the matching function of :mod:`wsol_jax.boxes`, so a box keeps covering the same pixels.
+each op is the matching function of :mod:`wsol_jax.localization.boxes`, so a box keeps covering the same pixels.
 
 The grain transforms at the bottom turn a decoded TFDS example (the schema of
 :mod:`wsol_jax.data.wsol_builder`) into one row of a batch:
@@ -35,7 +35,7 @@ import cv2
 import grain.python as grain
 import numpy as np
 
-from wsol_jax import boxes as boxes_lib
+from wsol_jax.localization import boxes as boxes_lib
 
 IMAGE_ID_BYTES = 128
 TRAIN_MODES = ("random_crop", "random_resized_crop", "resize_only")

@@ -1,8 +1,5 @@
-"""WSOL methods on the shared loop, selected by ``config.method`` (see ``methods/base.py``)."""
+"""The WSOL methods, one module or package each, named as ``config.method`` names them.
 
-from wsol_jax.methods.base import Method, RunInfo, Stage, get_method, method_names, register_method
-
-# Each method module registers itself on import.
-from wsol_jax.methods import cam  # noqa: F401  'cam'
-from wsol_jax.methods import lchp  # noqa: F401  'lchp'
-from wsol_jax.methods import slt  # noqa: F401  'slt'
+The training loop finds a method by name (:func:`wsol_jax.training.method.get_method` imports
+``wsol_jax.methods.<name>``); nothing here is imported by the loop.
+"""

@@ -4,7 +4,7 @@ Training: ``CE(localizer(I), y)``; the backbone learns at ``config.train.lr``, t
 conv + FC) at ``lr * lr_mults['head']`` (wsolevaluation: x10).
 Evaluation (one prediction group, ``'localizer'``): the class from the localizer's logits and the
 raw CAM of the ground-truth class (GT-known, MaxBoxAcc, MaxBoxAccV2, and Top-1/5 LOC, where the CAM
-of a correctly predicted class is the GT class's); :mod:`wsol_jax.evaluate` upsamples and
+of a correctly predicted class is the GT class's); :mod:`wsol_jax.training.evaluator` upsamples and
 thresholds it per the protocol.
 """
 
@@ -14,11 +14,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wsol_jax import cam as cam_lib
-from wsol_jax import optim
-from wsol_jax import parallel
-from wsol_jax import train_state as ts
-from wsol_jax.methods import base
+from wsol_jax.localization import scoremaps as cam_lib
+from wsol_jax.training import optim
+from wsol_jax.training import parallel
+from wsol_jax.training import train_state as ts
+from wsol_jax.training import method as base
 from wsol_jax.models import blocks, heads
 
 # The lr groups of a localizer's parameters (wsolevaluation: 'features.' = backbone, rest = head).

@@ -2,7 +2,7 @@
 
 Every head returns a dict: ``logits`` [B, C] (float32), ``features`` [B, h, w, K] (the map CAMs are
 made from) and ``cam_weights`` [K, C] (the FC kernel), so class activation maps for any class are
-``features @ cam_weights[:, c]`` (:mod:`wsol_jax.cam`).
+``features @ cam_weights[:, c]`` (:mod:`wsol_jax.localization.scoremaps`).
 """
 
 from __future__ import annotations

@@ -15,14 +15,14 @@ loop compiles is a PURE function of pytrees:
   in that stage holds, so it must not depend on anything but ``state``;
 * ``train_step(state, batch, rng, *, stage, axis_name=None) -> (state, metrics)``: one update.
   ``rng`` is the constant root training key: derive per-step keys with
-  :func:`wsol_jax.train_state.step_rngs` (``fold_in(step)``, named streams). ``metrics`` are scalars
+  :func:`wsol_jax.training.train_state.step_rngs` (``fold_in(step)``, named streams). ``metrics`` are scalars
   (means over the global batch). The loop either ``jax.jit``s it over a data-parallel mesh
   (``axis_name=None``: the batch is one global array and means are global already) or ``jax.pmap``s
-  it with ``axis_name='batch'``; reduce with :func:`wsol_jax.parallel.mean_over_devices` (identity
+  it with ``axis_name='batch'``; reduce with :func:`wsol_jax.training.parallel.mean_over_devices` (identity
   under jit, ``lax.pmean`` under pmap) and build BatchNorm with ``axis_name`` so that both give the
   same numbers;
 * ``predict(state, batch) -> {group: {key: array}}`` for evaluation (keys in
-  :mod:`wsol_jax.evaluate`); jitted with the same sharding as training, so every output has the
+  :mod:`wsol_jax.training.evaluator`); jitted with the same sharding as training, so every output has the
   batch as its leading axis.
 
 The state holds arrays only (no PRNG keys: derive them from ``state.step``), replicated on every
@@ -35,12 +35,15 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import importlib
+import importlib.util
+import pkgutil
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import ml_collections
 
-from wsol_jax import train_state as ts
+from wsol_jax.training import train_state as ts
 
 Batch = Mapping[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -71,7 +74,7 @@ class Stage:
 class HookContext:
   """What ``on_epoch_end`` may use. ``sample_batch`` is a fixed eval batch (host NumPy, per host)."""
   workdir: str
-  writer: Any  # wsol_jax.metric_writers.MetricWriter
+  writer: Any  # wsol_jax.training.metric_writers.MetricWriter
   sample_batch: Mapping[str, Any]
   is_main_process: bool
   stage: str
@@ -169,12 +172,22 @@ def register_method(name: str):
 
 
 def get_method(name: str) -> Callable[..., Method]:
-  """The method class registered as ``name``; unknown names give a one-line error."""
+  """The method class registered as ``name``, importing ``wsol_jax.methods.<name>`` (which registers
+  it) by name, so the loop never imports a method module itself; unknown names give a one-line
+  error."""
   if name not in _METHODS:
-    raise ValueError(f"unknown config.method {name!r}; known: {', '.join(sorted(_METHODS))}")
+    try:
+      importlib.import_module(f"wsol_jax.methods.{name}")
+    except ModuleNotFoundError as e:
+      if e.name != f"wsol_jax.methods.{name}":
+        raise
+  if name not in _METHODS:
+    raise ValueError(f"unknown config.method {name!r}; known: {', '.join(method_names())}")
   return _METHODS[name]
 
 
 def method_names() -> list[str]:
-  return sorted(_METHODS)
-
+  """The method modules in ``wsol_jax/methods`` (found on disk, not imported)."""
+  spec = importlib.util.find_spec("wsol_jax.methods")
+  found = {m.name for m in pkgutil.iter_modules(spec.submodule_search_locations)}
+  return sorted((found - {"common"}) | set(_METHODS))

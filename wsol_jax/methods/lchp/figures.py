@@ -8,9 +8,9 @@ from typing import Mapping, Sequence
 import jax
 import numpy as np
 
-from wsol_jax import boxes as box_lib
-from wsol_jax import parallel
-from wsol_jax import visualize
+from wsol_jax.localization import boxes as box_lib
+from wsol_jax.training import parallel
+from wsol_jax import drawing as visualize
 
 # (group, caption, colour, colour name) in drawing order; the ground truth is drawn last, on top.
 FIG2_GROUPS = (("pseudo_label", "pseudo label", visualize.YELLOW, "yellow"),

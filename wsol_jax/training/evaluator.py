@@ -5,12 +5,12 @@ the keys it has (:class:`GroupScorer`):
 
 * ``logits`` [B, C] -> Top-1/5 CLS (and the classes of Top-1/5 LOC);
 * ``cam_gt`` [B, h, w], the raw CAM of the true class -> upsampled to the evaluation image size and
-  min-max normalised exactly as wsolevaluation (:func:`wsol_jax.cam.upsample_scoremaps_reference`),
-  then :class:`wsol_jax.metrics.ScoremapMetrics`: GT-known, Top-1/5 LOC at
+  min-max normalised exactly as wsolevaluation (:func:`wsol_jax.localization.scoremaps.upsample_scoremaps_reference`),
+  then :class:`wsol_jax.localization.metrics.ScoremapMetrics`: GT-known, Top-1/5 LOC at
   ``config.eval.cam_threshold``, MaxBoxAcc and MaxBoxAccV2 over the threshold grid. (Top-k LOC needs
   no other class's map: a correct class's map is the true class's.)
 * ``boxes`` [B, 4] normalised xyxy (a regressor's class-agnostic box) ->
-  :class:`wsol_jax.metrics.BoxMetrics`: GT-known, Top-1/5 LOC with the group's logits.
+  :class:`wsol_jax.localization.metrics.BoxMetrics`: GT-known, Top-1/5 LOC with the group's logits.
 
 The evaluation image size is the batch's (``config.data.image_size``; GT boxes are in its frame).
 The method's ``primary_eval_group`` is reported as ``top1_cls`` etc.; other groups as
@@ -28,10 +28,10 @@ import numpy as np
 import tqdm
 from jax.experimental import multihost_utils
 
-from wsol_jax import boxes as box_lib
-from wsol_jax import cam as cam_lib
-from wsol_jax import metrics as metrics_lib
-from wsol_jax import parallel
+from wsol_jax.localization import boxes as box_lib
+from wsol_jax.localization import scoremaps as cam_lib
+from wsol_jax.localization import metrics as metrics_lib
+from wsol_jax.training import parallel
 from wsol_jax.data import pipeline
 
 # The results table: (key, label), in the order the papers report them.

@@ -26,14 +26,14 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from wsol_jax import checkpoints as ckpt_lib
-from wsol_jax import evaluate
-from wsol_jax import metric_writers
-from wsol_jax import parallel
-from wsol_jax import train_state as ts
+from wsol_jax.training import checkpoints as ckpt_lib
+from wsol_jax.training import evaluator as evaluate
+from wsol_jax.training import metric_writers
+from wsol_jax.training import parallel
+from wsol_jax.training import train_state as ts
 from wsol_jax.data import pipeline
-from wsol_jax.methods import base
-import wsol_jax.methods  # noqa: F401  (registers the methods)
+from wsol_jax.training import method as base
+
 
 
 @dataclasses.dataclass
@@ -311,3 +311,16 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
     evaluate.write_results(workdir, results)
     print(evaluate.results_table(results, run.method.primary_eval_group), flush=True)
   return results
+def visualize_checkpoint(config: ml_collections.ConfigDict, workdir: str,
+                         step: int | None = None) -> list[str]:
+  """``--mode=visualize``: the method's figures (``method.write_figures``) of the latest (or
+  ``step``'s) checkpoint in ``workdir``, on the first eval batch, into ``workdir/figures``;
+  returns the PNG paths written."""
+  run, state, step = load_checkpoint(config, workdir, step)
+  paths = []
+  if run.is_main:
+    paths = run.method.write_figures(run.runner.single_copy(state), evaluate.first_batch(config),
+                                     os.path.join(workdir, "figures"), f"step{step}")
+    for path in paths:
+      print(f"wrote {path}", flush=True)
+  return paths

@@ -9,8 +9,8 @@
   threshold of ``np.arange(0, 1, cam_curve_interval)``; MaxBoxAccV2: every region's box, the best
   threshold per IoU in ``iou_thresholds`` (30, 50, 70), averaged.
 
-Boxes and IoU follow wsolevaluation exactly (:mod:`wsol_jax.boxes`,
-:mod:`wsol_jax.scoremap_levels`): with ``backend='reference'`` the figures equal its ``BoxEvaluator`` to the last digit.
+Boxes and IoU follow wsolevaluation exactly (:mod:`wsol_jax.localization.boxes`,
+:mod:`wsol_jax.localization.scoremap_levels`): with ``backend='reference'`` the figures equal its ``BoxEvaluator`` to the last digit.
 
 Use::
 
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsol_jax import boxes as box_lib
-from wsol_jax import scoremap_levels
-from wsol_jax import scoremap_reference
+from wsol_jax.localization import boxes as box_lib
+from wsol_jax.localization import scoremap_levels
+from wsol_jax.localization import scoremap_reference
 
 LOC_IOU = 50  # GT-known / Top-k LOC and MaxBoxAcc use IoU >= 0.5
 
@@ -225,7 +225,7 @@ class BoxMetrics:
              topk_classes=None, valid=None) -> None:
     """Add a batch: pred_boxes [B, 4] absolute pixel-edge xyxy in the ``image_size_hw`` frame of
     gt_boxes [B, M, 4]; other arguments as in :meth:`ScoremapMetrics.update`. Predicted boxes are
-    scored as the protocol scores score-map boxes (:func:`wsol_jax.boxes.to_metric_pred_xyxy`).
+    scored as the protocol scores score-map boxes (:func:`wsol_jax.localization.boxes.to_metric_pred_xyxy`).
     """
     pred_boxes = np.asarray(pred_boxes, np.float64)
     if pred_boxes.ndim != 2 or pred_boxes.shape[1] != 4:

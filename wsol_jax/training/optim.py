@@ -18,7 +18,7 @@ import jax
 import ml_collections
 import optax
 
-from wsol_jax import train_state as ts
+from wsol_jax.training import train_state as ts
 
 
 def make_schedule(train: ml_collections.ConfigDict, base_lr: float, steps_per_epoch: int,

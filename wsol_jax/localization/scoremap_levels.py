@@ -9,20 +9,20 @@ For each level and each image this module gives
 * ``v2``: the best IoU over every region's box -- MaxBoxAccV2;
 
 with the protocol's boxes (integer, ``x1 = min(x + w, W - 1)``) and IoU
-(:func:`wsol_jax.boxes.metric_iou_xyxy`); a level with no foreground scores the box
+(:func:`wsol_jax.localization.boxes.metric_iou_xyxy`); a level with no foreground scores the box
 ``[0, 0, 0, 0]``.
 
 Two backends:
 
 * ``reference``: OpenCV contours per needed level
-  (:func:`wsol_jax.scoremap_reference.contour_boxes_at_level`),
+  (:func:`wsol_jax.localization.scoremap_reference.contour_boxes_at_level`),
   identical to wsolevaluation; the largest region is the contour of largest ``cv2.contourArea``.
 * ``fast``: one component tree per image (union-find over pixels in descending ``q``, 8-connected,
   carrying each component's pixel count and box) gives the components of all 255 levels in one
   pass; a second tree over ascending ``q`` (4-connected background) gives the holes, whose border
   contours OpenCV's ``RETR_TREE`` also returns (box = hole box grown by one pixel). Region boxes are
   therefore exactly OpenCV's; only the *largest* region differs in definition: most pixels here,
-  largest polygon area there (docs/ALGORITHMS.md). Kernels: :mod:`wsol_jax.component_tree`.
+  largest polygon area there (docs/ALGORITHMS.md). Kernels: :mod:`wsol_jax.localization.component_tree`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import os
 
 import numpy as np
 
-from wsol_jax import boxes as box_lib
-from wsol_jax import scoremap_reference
+from wsol_jax.localization import boxes as box_lib
+from wsol_jax.localization import scoremap_reference
 
 NUM_LEVELS = 255  # levels 0..254; ``q > 255`` is never true
 BACKENDS = ("reference", "fast")
@@ -45,7 +45,7 @@ def level_ious(scoremaps_uint8: np.ndarray, gt_boxes: np.ndarray, gt_valid: np.n
 
   Args:
     scoremaps_uint8: [B, H, W] uint8 quantised score maps
-      (:func:`wsol_jax.scoremap_reference.scoremap_to_uint8`).
+      (:func:`wsol_jax.localization.scoremap_reference.scoremap_to_uint8`).
     gt_boxes: [B, M, 4] integer protocol xyxy GT boxes at the same size.
     gt_valid: [B, M] bool; rows that are False are ignored.
     backend: 'reference' or 'fast'.
@@ -101,11 +101,11 @@ def _best_iou_over_gt(pred_boxes, gt):
 
 
 # ----------------------------------------------------------------------------------------------
-# Fast backend (wsol_jax.component_tree, numba).
+# Fast backend (wsol_jax.localization.component_tree, numba).
 
 
 def _fast_level_ious(q_batch, gt_boxes, gt_valid):
-  from wsol_jax import component_tree  # numba: imported (and compiled) only when used
+  from wsol_jax.localization import component_tree  # numba: imported (and compiled) only when used
   v1 = np.empty((len(q_batch), NUM_LEVELS))
   v2 = np.empty((len(q_batch), NUM_LEVELS))
 
@@ -133,9 +133,9 @@ def largest_component_boxes_fast(scoremaps_uint8: np.ndarray) -> np.ndarray:
 
   The largest 8-connected component of ``q > level`` for every level (most pixels; ties: first in
   raster order), -1 rows where the level is empty: the host twin of
-  :func:`wsol_jax.cam.largest_component_box_xyxy`, for tests.
+  :func:`wsol_jax.localization.scoremaps.largest_component_box_xyxy`, for tests.
   """
-  from wsol_jax import component_tree  # numba: imported only when used
+  from wsol_jax.localization import component_tree  # numba: imported only when used
   hi, lo, st = component_tree.component_nodes(np.ascontiguousarray(scoremaps_uint8), True)
   out = np.full((NUM_LEVELS, 4), -1, np.int64)
   best = np.full(NUM_LEVELS, -1, np.int64)

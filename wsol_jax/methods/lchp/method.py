@@ -9,7 +9,7 @@ used only to make pseudo-boxes.
 
 1. Algorithm 1 with theta2 (inference mode, no gradient): box ``L_r`` from the channel-mean
    attention, ``I_m`` = ``I_r`` with ``L_r`` erased, box ``L_m`` from ``I_m``, pseudo-box ``y`` =
-   their union (:mod:`wsol_jax.attention_boxes`);
+   their union (:mod:`wsol_jax.methods.lchp.attention_boxes`);
 2. ``L_cls = (CE(cls(I_r)) + CE(cls(I_m))) / 2`` (Eq. 1), ``L_reg = mean ||Loc(I_r) - y||^2``
    (Eq. 2), ``L_init = L_cls + alpha * L_reg`` (Eq. 3); classifier lr x0.9 per epoch, regressor
    lr constant;
@@ -17,7 +17,7 @@ used only to make pseudo-boxes.
 
 **refine** (LCHP-R): the classifier is frozen; per step ``y = Loc(I_r)`` (no gradient),
 ``conf = max softmax(cls(crop(I_r, y)))``, and ``L_refine = mean(1[conf > tau] ||Loc(S(I_r)) -
-S(y)||^2)`` (Eq. 6) with the strong augmentation S (:mod:`wsol_jax.strong_augment`).
+S(y)||^2)`` (Eq. 6) with the strong augmentation S (:mod:`wsol_jax.methods.lchp.strong_augment`).
 
 Evaluation groups: ``lchp`` (class from the classifier, box from the regressor: LCHP-I after the
 init stage, LCHP-R after refine), ``lchp_i`` (the regressor as it left the init stage, during
@@ -35,14 +35,16 @@ import ml_collections
 import numpy as np
 import optax
 
-from wsol_jax import attention_boxes
-from wsol_jax import boxes as box_lib
-from wsol_jax import losses
-from wsol_jax import optim
-from wsol_jax import parallel
-from wsol_jax import strong_augment
-from wsol_jax import train_state as ts
-from wsol_jax.methods import base
+from wsol_jax.methods.lchp import attention_boxes
+from wsol_jax.localization import boxes as box_lib
+from wsol_jax.methods import common
+from wsol_jax.methods.lchp import figures as lchp_figures
+from wsol_jax.methods.lchp import losses
+from wsol_jax.training import optim
+from wsol_jax.training import parallel
+from wsol_jax.methods.lchp import strong_augment
+from wsol_jax.training import train_state as ts
+from wsol_jax.training import method as base
 from wsol_jax.models import bap, blocks, heads, regressor
 
 INIT, REFINE = "init", "refine"
@@ -140,29 +142,6 @@ def check_lchp_config(c: ml_collections.ConfigDict) -> None:
     raise ValueError(f"config.lchp.ema_decay must be in [0, 1], got {c.ema_decay}")
   if not 0.0 <= c.delta < 1.0:
     raise ValueError(f"config.lchp.delta must be in [0, 1), got {c.delta}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Losses (Eq. 1, 2, 6).
-
-
-def box_sq_error(pred_boxes, target_boxes, reduction: str = "sum", keep=None):
-  """[B, 4] x [B, 4] normalised boxes -> [B] squared error over the coordinates (sum or mean).
-
-  Rows where ``keep`` [B] is False are exactly 0, gradient included: the difference is selected
-  away before squaring, so not even a NaN target there can reach the gradient.
-  """
-  diff = pred_boxes.astype(jnp.float32) - target_boxes.astype(jnp.float32)
-  if keep is not None:
-    diff = jnp.where(keep[:, None], diff, 0.0)
-  sq = jnp.square(diff)
-  return jnp.sum(sq, -1) if reduction == "sum" else jnp.mean(sq, -1)
-
-
-def refine_loss(pred_boxes, target_boxes, keep, reduction: str = "sum"):
-  """Eq. 6: ``(1/N) sum_i 1[keep_i] ||pred_i - target_i||^2``, N the whole batch; rows with
-  ``keep`` False contribute exactly nothing, to the loss and to the gradient."""
-  return jnp.mean(box_sq_error(pred_boxes, target_boxes, reduction, keep))
 
 
 def gt_known_hits(boxes_xyxy, gt_boxes_xyxy, gt_valid, image_hw):
@@ -268,7 +247,7 @@ class LCHP(base.Method):
 
   def _state_from_init_run(self, rng, sample_batch):
     """The last state of ``lchp.init_from``'s init stage, entered into the refine stage at step 0."""
-    from wsol_jax import checkpoints as ckpt_lib  # pylint: disable=import-outside-toplevel
+    from wsol_jax.training import checkpoints as ckpt_lib  # pylint: disable=import-outside-toplevel
     if isinstance(rng, jax.core.Tracer):  # under jax.eval_shape (restoring this run): shapes only
       return self.enter_stage(self._fresh_state(rng, sample_batch), REFINE).replace(
           step=jnp.zeros((), jnp.int32))
@@ -372,13 +351,13 @@ class LCHP(base.Method):
                                    train=True, mutable=["batch_stats"])
       out_m, upd = cls_model.apply({"params": params["classifier"], **upd}, masked, train=True,
                                    mutable=["batch_stats"])
-      ce_r = losses.cross_entropy(out_r["logits"], labels)
-      ce_m = losses.cross_entropy(out_m["logits"], labels)
+      ce_r = common.cross_entropy(out_r["logits"], labels)
+      ce_m = common.cross_entropy(out_m["logits"], labels)
       loss_cls = jnp.mean((ce_r + ce_m) / 2.0)
       pred, reg_upd = reg_model.apply(
           {"params": params["regressor"], "batch_stats": state.batch_stats["regressor"]}, images,
           train=True, mutable=["batch_stats"])
-      loss_reg = jnp.mean(box_sq_error(pred, target, self.c.coord_reduction))
+      loss_reg = jnp.mean(losses.box_sq_error(pred, target, self.c.coord_reduction))
       loss = loss_cls + self.c.alpha * loss_reg
       new_stats = {"classifier": upd.get("batch_stats", {}),
                    "regressor": reg_upd.get("batch_stats", {})}
@@ -429,7 +408,7 @@ class LCHP(base.Method):
       pred, upd = reg_model.apply(
           {"params": reg_params, "batch_stats": state.batch_stats["regressor"]}, s_images,
           train=True, mutable=["batch_stats"])
-      return refine_loss(pred, target, use, c.coord_reduction), upd.get("batch_stats", {})
+      return losses.refine_loss(pred, target, use, c.coord_reduction), upd.get("batch_stats", {})
 
     (loss, reg_stats), reg_grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params["regressor"])
@@ -493,7 +472,6 @@ class LCHP(base.Method):
   def write_figures(self, state, batch, out_dir: str, tag: str) -> list[str]:
     """``out_dir/lchp_<tag>.png``: the Fig. 2 grid (GT red, pseudo-label yellow, LCHP-I green,
     LCHP-R blue) of the first ``figure_images`` (at least 1) images of ``batch``."""
-    from wsol_jax import lchp_figures  # pylint: disable=import-outside-toplevel
     path = os.path.join(out_dir, f"lchp_{tag}.png")
     return [str(lchp_figures.save_fig2(self, state, batch, path, max(self.c.figure_images, 1)))]
 

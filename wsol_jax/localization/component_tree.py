@@ -2,7 +2,7 @@
 
 One union-find pass over the pixels in descending value gives the components of every
 binarisation ``q > level`` (levels 0..254) with their pixel counts and boxes;
-:func:`level_ious_batch` turns them into the per-level IoUs of :mod:`wsol_jax.scoremap_levels`.
+:func:`level_ious_batch` turns them into the per-level IoUs of :mod:`wsol_jax.localization.scoremap_levels`.
 Kernels compile on first use and are cached in ``__pycache__``.
 """
 
@@ -162,7 +162,7 @@ def _box_best_iou(x0, y0, x1, y1, gt, valid):
 
 @_njit
 def _level_ious_one(q, gt, valid, v1, v2):
-  """Fills v1 / v2 [255] for one uint8 map q [H, W] (see wsol_jax.scoremap_levels.level_ious)."""
+  """Fills v1 / v2 [255] for one uint8 map q [H, W] (see wsol_jax.localization.scoremap_levels.level_ious)."""
   height, width = q.shape
   # Foreground at level L = {q > L} = state L + 1 of the descending tree.
   hi, lo, st = component_nodes(q, True)

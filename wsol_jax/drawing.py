@@ -1,8 +1,7 @@
 """Figures as PNG: images with boxes, heat maps, and grids of captioned tiles.
 
-Generic helpers first (any method draws with them), then the layouts of SLT-Net's figures:
-``method_grid`` (one row per image: the image, the heat map, each with every box) and
-``epochs_grid`` (the same images across epochs, the paper's Fig. 5b / Fig. 6).
+Primitives (tiles, boxes, heat maps, grids, atomic PNG writing) and ``method_grid`` (one row per
+image: the image and its heat map, each with every box), which every method's figures use.
 
 Conventions: images are uint8 [H, W, 3]; heat maps are float [h, w] (any size and range: they are
 min-max normalised and resized to the image); boxes are absolute pixel xyxy of the image they are
@@ -20,7 +19,7 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw
 
-from wsol_jax import boxes as boxes_lib
+from wsol_jax.localization import boxes as boxes_lib
 
 RED = (230, 30, 30)  # ground truth (both papers)
 GREEN = (40, 200, 40)  # SLT-Net localizer; LCHP-I
@@ -167,46 +166,3 @@ def method_grid(images, score_maps, boxes_by_colour_per_image, tile_hw=(160, 160
   for image, score_map, drawn in zip(images, score_maps, boxes_by_colour_per_image):
     rows.append([box_tile(image, drawn, None, tile_hw), box_tile(image, drawn, score_map, tile_hw)])
   return grid(rows, row_labels=row_labels, col_labels=["image + boxes", "heat map + boxes"])
-
-
-def epochs_grid(images, score_maps_by_epoch, boxes_by_colour_by_epoch, epoch_labels,
-                tile_hw=(128, 128)) -> np.ndarray:
-  """The same images (rows) across epochs (columns): heat map and boxes per epoch.
-
-  ``score_maps_by_epoch[e][n]`` and ``boxes_by_colour_by_epoch[e][n]`` belong to image ``n`` after
-  epoch ``epoch_labels[e]``. A first column shows each image with its ground truth only when the
-  caller passes it as an extra epoch (e.g. labelled "input").
-  """
-  rows = []
-  for n, image in enumerate(images):
-    rows.append([box_tile(image, boxes_by_colour_by_epoch[e][n], score_maps_by_epoch[e][n], tile_hw)
-                 for e in range(len(epoch_labels))])
-  return grid(rows, col_labels=[str(e) for e in epoch_labels])
-
-
-# ----------------------------------------------------------------------------------------------
-# ``--mode=visualize``: figures of a saved checkpoint.
-
-
-def visualize_checkpoint(config, workdir: str, step: int | None = None) -> list[str]:
-  """Figures of the latest (or ``step``'s) checkpoint in ``workdir`` -> the PNG paths written.
-
-  The method draws them (``method.write_figures(state, batch, out_dir, tag)``) on the first eval
-  batch into ``workdir/figures``; SLT-Net also rebuilds its across-epochs figure from the per-epoch
-  data its training hook saved there.
-  """
-  # pylint: disable=import-outside-toplevel
-  from wsol_jax import evaluate, train
-  from wsol_jax.methods import base
-  method_class = base.get_method(config.method)
-  if not hasattr(method_class, "write_figures"):
-    raise ValueError(f"method {config.method!r} has no figures for --mode=visualize")
-  run, state, step = train.load_checkpoint(config, workdir, step)
-  out_dir = os.path.join(workdir, "figures")
-  paths = []
-  if run.is_main:
-    state = run.runner.single_copy(state)
-    paths = run.method.write_figures(state, evaluate.first_batch(config), out_dir, f"step{step}")
-    for path in paths:
-      print(f"wrote {path}", flush=True)
-  return paths

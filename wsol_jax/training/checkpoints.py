@@ -2,7 +2,7 @@
 
 ``<workdir>/checkpoints/<step>/`` holds three items:
 
-* ``state``     -- the :class:`~wsol_jax.train_state.TrainState` (``StandardSave``);
+* ``state``     -- the :class:`~wsol_jax.training.train_state.TrainState` (``StandardSave``);
 * ``data_iter`` -- the train iterator's position, one JSON file per process (grain's orbax handler,
   so each host resumes its own shard);
 * ``meta``      -- JSON: the config fingerprint, the full config, the stage name and where it began.

@@ -1,7 +1,5 @@
-"""Losses, grouped by the paper that defines them.
-
-Every loss returns a per-example array ``[B]`` (reduce with :func:`masked_mean`, so padded examples
-of a batch never count); the paper's equation is named in each docstring.
+"""SLT-Net's losses (Guo et al., CVPR 2021): SMT (Eq. 8), VST (Eq. 13), the regressor's smooth L1
+(Eq. 3-4). Each returns a per-example array ``[B]``; the equation is named in each docstring.
 """
 
 from __future__ import annotations
@@ -10,22 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-
-def masked_mean(values, mask=None):
-  """Mean of ``values`` [B] over the examples where ``mask`` [B] is True (all when None); 0 if none."""
-  if mask is None:
-    return jnp.mean(values)
-  mask = mask.astype(values.dtype)
-  return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-
-
-def cross_entropy(logits, labels):
-  """Softmax cross-entropy: logits [B, C] float, labels [B] int -> [B] (SLT-Net Eq. 5)."""
-  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
-
-
-# ----------------------------------------------------------------------------------------------
-# SLT-Net (Guo et al., CVPR 2021).
+from wsol_jax.methods.common import cross_entropy
 
 
 def label_in_top_k(logits, labels, k: int):

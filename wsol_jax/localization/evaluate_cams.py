@@ -1,6 +1,6 @@
 """MaxBoxAcc / MaxBoxAccV2 of saved score maps: a faster drop-in for wsolevaluation's BoxEvaluator.
 
-  python -m wsol_jax.evaluate_cams --scoremap_root DIR --metadata_root DIR \
+  python -m wsol_jax.localization.evaluate_cams --scoremap_root DIR --metadata_root DIR \
       [--cam_curve_interval 0.01] [--iou_threshold_list 30 50 70] [--backend reference|fast] \
       [--output results.json]
 
@@ -28,9 +28,9 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from wsol_jax import boxes as box_lib
-from wsol_jax import metrics as metrics_lib
-from wsol_jax import scoremap_levels
+from wsol_jax.localization import boxes as box_lib
+from wsol_jax.localization import metrics as metrics_lib
+from wsol_jax.localization import scoremap_levels
 
 EVAL_SIZE = 224  # wsolevaluation's _RESIZE_LENGTH
 
@@ -212,7 +212,7 @@ def _write_json(path: str, result: dict) -> None:
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(
-      prog="python -m wsol_jax.evaluate_cams",
+      prog="python -m wsol_jax.localization.evaluate_cams",
       description="MaxBoxAcc and MaxBoxAccV2 of saved score maps (wsolevaluation formats).")
   parser.add_argument("--scoremap_root", required=True,
                       help="folder of <image_id>.npy score maps (224x224 floats in [0, 1])")

@@ -20,11 +20,11 @@ Read top-down as the pipeline runs:
      parallel union-find: min-label hooking and pointer jumping in ``lax.while_loop``s),
      :func:`largest_component_box_xyxy` (largest by pixel count) and
      :func:`component_boxes_xyxy`. The whole-dataset evaluator's fast backend
-     (:mod:`wsol_jax.scoremap_levels`) follows the same semantics on the host.
+     (:mod:`wsol_jax.localization.scoremap_levels`) follows the same semantics on the host.
 
    Where the two paths differ is written down in docs/ALGORITHMS.md ("Evaluation protocol").
 
-The host-side (reference) functions live in :mod:`wsol_jax.scoremap_reference`, which does not
+The host-side (reference) functions live in :mod:`wsol_jax.localization.scoremap_reference`, which does not
 import JAX, and are re-exported here.
 """
 
@@ -35,13 +35,13 @@ import jax.numpy as jnp
 
 # The host (reference) half of the pipeline lives in scoremap_reference, which does not import JAX;
 # re-exported so that this module reads as the whole pipeline.
-from wsol_jax.scoremap_reference import boxes_from_scoremap_reference  # noqa: F401
-from wsol_jax.scoremap_reference import contour_boxes_at_level  # noqa: F401
-from wsol_jax.scoremap_reference import minmax_normalize
-from wsol_jax.scoremap_reference import opencv_cubic_matrix
-from wsol_jax.scoremap_reference import scoremap_to_uint8  # noqa: F401
-from wsol_jax.scoremap_reference import threshold_levels  # noqa: F401
-from wsol_jax.scoremap_reference import upsample_scoremaps_reference  # noqa: F401
+from wsol_jax.localization.scoremap_reference import boxes_from_scoremap_reference  # noqa: F401
+from wsol_jax.localization.scoremap_reference import contour_boxes_at_level  # noqa: F401
+from wsol_jax.localization.scoremap_reference import minmax_normalize
+from wsol_jax.localization.scoremap_reference import opencv_cubic_matrix
+from wsol_jax.localization.scoremap_reference import scoremap_to_uint8  # noqa: F401
+from wsol_jax.localization.scoremap_reference import threshold_levels  # noqa: F401
+from wsol_jax.localization.scoremap_reference import upsample_scoremaps_reference  # noqa: F401
 
 
 # ----------------------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def component_boxes_xyxy(maps, threshold, max_components: int = 8, quantize: boo
   ``(boxes [B, K, 4] float32 pixel-edge xyxy, pixel_counts [B, K] int32)``, largest first (ties:
   the component whose first pixel in raster order comes first); missing components have count 0
   and box ``[0, 0, 0, 0]``. Pixel-edge: a component spanning columns ``a..b`` gives
-  ``x0 = a, x1 = b + 1`` (:func:`wsol_jax.boxes.to_metric_pred_xyxy` makes protocol boxes).
+  ``x0 = a, x1 = b + 1`` (:func:`wsol_jax.localization.boxes.to_metric_pred_xyxy` makes protocol boxes).
   """
   mask = binarize(maps, threshold, quantize)
   batch, height, width = mask.shape

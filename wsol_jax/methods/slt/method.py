@@ -4,7 +4,7 @@ Three networks (Sec. 3.1, ``L = L_LOC + L_REG + L_CLS``), trained in two stages 
 
 1. ``localization``: the localizer (backbone + CAM head) and the regressor in ONE compiled step.
    * ``L_SMT`` (Eq. 8): cross-entropy, times ``alpha`` where the label is within the top-K logits.
-   * ``L_VST`` (Eq. 10-13): ``I^t = g(I)`` (colour jitter, flip, scale; :mod:`wsol_jax.transforms`),
+   * ``L_VST`` (Eq. 10-13): ``I^t = g(I)`` (colour jitter, flip, scale; :mod:`wsol_jax.methods.slt.vst`),
      ``M^it = g'(f(I^t))``, ``||M^o - M^it||^2 / (W H)``; ``L_LOC = L_SMT + beta L_VST``.
    * The localization map is the top-K averaged CAM (Eq. 9) of the original image; thresholded, its
      largest connected component is the regressor's pseudo-box (on device, no gradient), and the
@@ -19,27 +19,27 @@ GT-known, MaxBoxAcc, MaxBoxAccV2). Choices where the paper is silent are fields 
 
 from __future__ import annotations
 
-import glob
 import os
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 
-from wsol_jax import boxes as box_lib
-from wsol_jax import cam as cam_lib
-from wsol_jax import losses
-from wsol_jax import optim
-from wsol_jax import parallel
-from wsol_jax import train_state as ts
-from wsol_jax import transforms
-from wsol_jax import visualize as vis
-from wsol_jax.methods import base
+from wsol_jax.localization import boxes as box_lib
+from wsol_jax.localization import scoremaps as cam_lib
+from wsol_jax.training import optim
+from wsol_jax.training import parallel
+from wsol_jax.training import train_state as ts
+from wsol_jax.methods import common
+from wsol_jax.methods.slt import figures, losses
+from wsol_jax.methods.slt import vst as transforms
+from wsol_jax.methods.slt.config import default_config, paper_config  # noqa: F401  (re-exported)
+from wsol_jax.training import method as base
 from wsol_jax.methods import cam as cam_method
 from wsol_jax.models import blocks, heads
+from wsol_jax.models import classifier as classifier_lib
 from wsol_jax.models.regressor import BoxRegressor, ordered_box_xyxy
 
 LOCALIZATION, CLASSIFIER = "localization", "classifier"
@@ -49,139 +49,6 @@ _VST_STOP_GRADIENT = ("none", "original", "transformed")
 _REGRESSOR_GROUPS = {"regressor/backbone": "backbone", "regressor/fc1": "head",
                      "regressor/fc2": "head"}
 _CLASSIFIER_GROUPS = {"classifier/backbone": "backbone", "classifier/fc": "head"}
-
-
-def default_config() -> ml_collections.ConfigDict:
-  """``config.slt`` with the paper's CUB values where it gives them (Sec. 4.1)."""
-  c = ml_collections.ConfigDict()
-  # Semantic tolerance (Sec. 3.3).
-  c.smt_k = 30  # K of Eq. 8 (CUB 30, ImageNet 100); 1 with alpha 1 is plain cross-entropy
-  c.smt_alpha = 0.4  # alpha of Eq. 8 (CUB 0.4, ImageNet 0.2)
-  c.topk_acam = True  # localization map = top-K ACAM (Eq. 9); False: the true class's CAM
-  c.acam_k = -1  # K of Eq. 9; -1: smt_k
-  # Visual stimulus tolerance (Sec. 3.4).
-  c.vst_weight = 10.0  # beta of Eq. 2; 0 drops L_VST and the second localizer pass
-  # Which maps Eq. 13 compares: 'localization' (the map boxes come from: the top-K ACAM, or the
-  # true class's CAM without topk_acam) | 'all' class maps (Eq. 11 literally) | 'acam' | 'gt'.
-  c.vst_maps = "localization"
-  # 'minmax': each map scaled to [0, 1] first | 'none': raw CAMs as Eq. 11-13 write them (from
-  # scratch this collapses every CAM to zero on synthetic_wsol; see docs/ALGORITHMS.md).
-  c.vst_normalize = "minmax"
-  c.vst_stop_gradient = "none"  # 'none' | 'original' (M^o is a target) | 'transformed'
-  c.smt_on_transformed = False  # also apply L_SMT to I^t (averaged with the original's)
-  c.jitter = ml_collections.ConfigDict({
-      "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1,  # ColorJitter ranges
-      "flip_prob": 0.5, "scale_min": 0.75, "scale_max": 1.25})
-  c.canvas_multiple = 16  # the transformed image's canvas is rounded up to this (network stride)
-  # Pseudo-box of the regressor.
-  c.pseudo_box_threshold = 0.2  # on the min-max normalised map at the input size (CAM's 20 %)
-  c.regressor = ml_collections.ConfigDict({
-      "enabled": True, "weight": 1.0, "smooth_l1_beta": 1.0,
-      "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
-      "hidden_units": 512, "pooling": "avg", "output": "sigmoid"})
-  # The separate classifier (stage 2).
-  c.classifier = ml_collections.ConfigDict({
-      "enabled": True,
-      "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
-      "head": "linear",  # 'linear': GAP (of a map) + dropout + FC; 'none': the backbone's logits
-      "dropout_rate": 0.0,
-      "ten_crop": True,  # test-time ten-crop from the eval image resized to data.resize_size
-      # Overrides of config.train for this stage (any config.train field; unset = inherited).
-      "train": ml_collections.ConfigDict({"num_epochs": 4.0, "num_steps": -1})})
-  # Figures: the fixed first images of the eval split after every localization epoch.
-  c.figure_images = 8
-  return c
-
-
-# The paper's backbones and their input sizes: (model input, resize before the random crop).
-_PAPER_SIZES = {"vgg16": (224, 256), "inception_v3": (299, 320)}
-
-
-def paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.ConfigDict:
-  """The paper's setting (Sec. 4.1) for ``dataset`` 'cub' or 'imagenet_loc' (full config), with
-  every network on ``backbone``: 'vgg16' (described below) or 'inception_v3' (320 -> random 299
-  crop; localizer and regressor on the Mixed_6e map, classifier the full InceptionV3).
-
-  Localization branch: SGD momentum 0.9, weight decay 5e-4, lr 2e-4 (new layers x10), batch 16,
-  256 -> random 224 crop + flip; CUB: 4 epochs, alpha 0.4, K 30; ImageNet: 2 epochs, alpha 0.2,
-  K 100; beta 10. Localizer CAM-VGG16; regressor VGG16 conv5_3 + GAP + FC 512 + ReLU + FC 4 +
-  sigmoid (PSOL's VGG-GAP); classifier torchvision's VGG16 (CUB: new 200-way fc8, fine-tuned;
-  ImageNet: used as it is). All from ImageNet weights.
-  """
-  from wsol_jax import config_defaults  # pylint: disable=import-outside-toplevel
-  if dataset not in ("cub", "imagenet_loc"):
-    raise ValueError(f"SLT-Net paper settings exist for 'cub' and 'imagenet_loc', not {dataset!r}")
-  if backbone not in _PAPER_SIZES:
-    raise ValueError(f"SLT-Net paper backbones are {tuple(_PAPER_SIZES)}, not {backbone!r}")
-  config = config_defaults.paper_base_config("slt", dataset, *_PAPER_SIZES[backbone], backbone)
-  config.model.head_channels = 1024
-
-  config.train.batch_size = 16
-  config.train.lr = 2e-4
-  # New layers (CAM head, regressor FCs) at x10, the CAM-VGG16 convention the paper builds on.
-  config.train.lr_mults = {"backbone": 1.0, "head": 10.0}
-  config.train.nesterov = False
-  config.train.weight_decay = 5e-4
-  config.train.schedule = "constant"
-  config.train.eval_every_epochs = 1.0
-  config.eval.batch_size = 64
-
-  config.slt = default_config()
-  config.slt.vst_weight = 10.0
-  config.slt.canvas_multiple = 16  # CAM-VGG16's stride
-  config.slt.regressor.hidden_units = 512
-  config.slt.classifier.backbone = backbone
-  if dataset == "cub":
-    config.train.num_epochs = 4.0
-    config.train.log_every_steps = 50
-    config.eval.cam_curve_interval = 0.001
-    config.slt.smt_k, config.slt.smt_alpha = 30, 0.4
-    # fc7 features and a new 200-way fc8, fine-tuned (the paper gives no schedule for it).
-    config.slt.classifier.backbone_kwargs = {"output": "pre_logits"}
-    config.slt.classifier.train.num_epochs = 30.0
-    config.slt.classifier.train.lr = 1e-3
-    config.slt.classifier.train.schedule = "step"
-    config.slt.classifier.train.decay_boundaries_epochs = (20.0,)
-  else:
-    config.data.max_boxes = 16  # ImageNet images may hold several boxes
-    config.train.num_epochs = 2.0
-    config.train.log_every_steps = 200
-    config.eval.cam_curve_interval = 0.01
-    config.slt.smt_k, config.slt.smt_alpha = 100, 0.2
-    # "We directly use the pre-trained weights provided by PyTorch": VGG16 with its own fc8.
-    config.slt.classifier.backbone_kwargs = {"output": "logits", "num_classes": 1000}
-    config.slt.classifier.head = "none"
-    config.slt.classifier.train.num_epochs = 0.0
-  return config
-
-
-class Classifier(nn.Module):
-  """SLT-Net's separate classifier: ``images -> logits [B, C]``.
-
-  ``head='linear'``: the backbone's output (a feature map, pooled by GAP, or a vector such as
-  VGG16's fc7) goes through dropout and a new FC layer (``fc``); ``head='none'``: the backbone
-  already ends in class logits (e.g. torchvision's VGG16 with its ImageNet fc8).
-  """
-  backbone: nn.Module
-  num_classes: int
-  head: str = "linear"
-  dropout_rate: float = 0.0
-  dtype: jnp.dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, images, train: bool = False):
-    x = self.backbone(images, train=train)
-    if self.head == "none":
-      if x.ndim != 2 or x.shape[-1] != self.num_classes:
-        raise ValueError(f"classifier head 'none' needs backbone logits [B, {self.num_classes}], "
-                         f"got shape {x.shape}")
-      return x.astype(jnp.float32)
-    if self.head != "linear":
-      raise ValueError(f"config.slt.classifier.head must be 'linear' or 'none', got {self.head!r}")
-    if x.ndim == 4:
-      x = jnp.mean(x, axis=(1, 2))
-    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(x).astype(jnp.float32)
 
 
 def _check_choice(name, value, allowed):
@@ -202,7 +69,7 @@ def pseudo_box_normalized_xyxy(loc_maps, image_hw, threshold: float):
   """Localization maps [B, h, w] -> the regressor's targets [B, 4] normalised xyxy, no gradient.
 
   The map is upsampled to the input size and min-max normalised (as at evaluation), thresholded,
-  and the box of its largest 8-connected component is taken (:func:`wsol_jax.cam
+  and the box of its largest 8-connected component is taken (:func:`wsol_jax.localization.scoremaps
   .largest_component_box_xyxy`). A map with nothing above the threshold (a constant map) gives the
   whole image.
   """
@@ -306,11 +173,11 @@ class SLTNet(base.Method):
     return BoxRegressor(backbone, hidden_units=r.hidden_units, pooling=r.pooling,
                         output=r.output, dtype=self.dtype)
 
-  def classifier(self, bn_axis_name=None) -> Classifier:
+  def classifier(self, bn_axis_name=None) -> classifier_lib.Classifier:
     c = self.config.slt.classifier
     name, kwargs = self._backbone_of(c)
     backbone = heads.make_backbone(name, kwargs, dtype=self.dtype, bn_axis_name=bn_axis_name)
-    return Classifier(backbone, self.info.num_classes, head=c.head, dropout_rate=c.dropout_rate,
+    return classifier_lib.Classifier(backbone, self.info.num_classes, head=c.head, dropout_rate=c.dropout_rate,
                       dtype=self.dtype)
 
   def _init_with_pretrained(self, module, backbone_name, rng, images):
@@ -453,7 +320,7 @@ class SLTNet(base.Method):
                    "batch_stats": state.batch_stats["classifier"]}
       logits, updates = model.apply(variables, images, train=True, rngs=rngs,
                                     mutable=["batch_stats"])
-      return jnp.mean(losses.cross_entropy(logits, labels)), (
+      return jnp.mean(common.cross_entropy(logits, labels)), (
           logits, updates.get("batch_stats", {}))
 
     (loss, (logits, bs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -474,12 +341,12 @@ class SLTNet(base.Method):
   # ------------------------------------------------------------------------------------------
   # Inference.
 
-  def _localizer_out(self, state, images):
+  def localizer_out(self, state, images):
     variables = {"params": state.params["localizer"],
                  "batch_stats": state.batch_stats["localizer"]}
     return self.localizer().apply(variables, images, train=False)
 
-  def _regressor_boxes(self, state, images):
+  def regressor_boxes(self, state, images):
     variables = {"params": state.params["regressor"],
                  "batch_stats": state.batch_stats["regressor"]}
     return ordered_box_xyxy(self.regressor().apply(variables, images, train=False))
@@ -495,28 +362,27 @@ class SLTNet(base.Method):
     size = self.config.data.resize_size
     # The eval image (resized to h x w) is enlarged to the ten-crop resize size, then cropped.
     big = jax.image.resize(images, (n, size, size, c), "linear", antialias=True)
-    crops = transforms.ten_crop(big, (h, w)).reshape(n * 10, h, w, c)
+    crops = classifier_lib.ten_crop(big, (h, w)).reshape(n * 10, h, w, c)
     logits = model.apply(variables, crops, train=False).reshape(n, 10, -1)
     return jnp.log(jnp.mean(jax.nn.softmax(logits, axis=-1), axis=1) + 1e-12)
 
   def predict(self, state, batch):
     images = heads.model_input(batch["image"])
-    out = self._localizer_out(state, images)
+    out = self.localizer_out(state, images)
     preds = {"localizer": {"logits": out["logits"],
                            "cam_gt": self.localization_map(out, batch["label"])}}
     if self.has_regressor:
       logits = self.classify(state, images) if self.has_classifier else out["logits"]
-      preds["system"] = {"logits": logits, "boxes": self._regressor_boxes(state, images)}
+      preds["system"] = {"logits": logits, "boxes": self.regressor_boxes(state, images)}
     return preds
 
   # ------------------------------------------------------------------------------------------
-  # Figures (the paper's Fig. 5 and 6): image, localization map, GT (red), localizer (green) and
-  # regressor (blue) boxes; the same images after every localization epoch.
+  # Figures (the paper's Fig. 5 and 6; :mod:`wsol_jax.methods.slt.figures`).
 
   def figure_data(self, state, batch) -> dict[str, np.ndarray]:
     """Host arrays for the figures of ``batch``'s first ``config.slt.figure_images`` images."""
     if self._figure_fn is None:
-      self._figure_fn = jax.jit(self._figure_arrays)
+      self._figure_fn = jax.jit(lambda s, b: figures.figure_arrays(self, s, b))
     k = max(1, min(self.config.slt.figure_images, len(batch["image"])))
     small = {key: np.asarray(batch[key])[:k] for key in ("image", "label", "bboxes",
                                                          "bboxes_valid")}
@@ -524,61 +390,15 @@ class SLTNet(base.Method):
                                                  "label": small["label"]}))
     return dict(out, **small)
 
-  def _figure_arrays(self, state, batch):
-    images = heads.model_input(batch["image"])
-    _, h, w, _ = images.shape
-    out = self._localizer_out(state, images)
-    loc_map = self.localization_map(out, batch["label"])
-    scoremaps = cam_lib.upsample_scoremaps(loc_map, (h, w))
-    loc_box = cam_lib.largest_component_box_xyxy(scoremaps, self.config.eval.cam_threshold)
-    arrays = {"scoremap": scoremaps, "localizer_box": loc_box}
-    if self.has_regressor:
-      arrays["regressor_box"] = box_lib.denormalize_xyxy(self._regressor_boxes(state, images), w, h)
-    return arrays
-
-  @staticmethod
-  def figure_boxes(data, i):
-    gt = data["bboxes"][i][data["bboxes_valid"][i]]
-    drawn = [(gt, vis.RED), (data["localizer_box"][i], vis.GREEN)]
-    if "regressor_box" in data:
-      drawn.append((data["regressor_box"][i], vis.BLUE))
-    return drawn
-
   def write_figures(self, state, batch, out_dir: str, tag: str) -> list[str]:
     """``out_dir/slt_<tag>.png`` (one row per image: [image + boxes | heat map + boxes]) and, when
     the training hook saved per-epoch data there, ``out_dir/slt_epochs.png``."""
-    data = self.figure_data(state, batch)
-    n = len(data["image"])
-    fig = vis.method_grid(data["image"], data["scoremap"],
-                          [self.figure_boxes(data, i) for i in range(n)])
-    paths = [str(vis.save_png(os.path.join(out_dir, f"slt_{tag}.png"), fig))]
-    epochs = write_epochs_figure(out_dir)
-    return paths + ([epochs] if epochs else [])
+    return figures.write_figures(self.figure_data(state, batch), out_dir, tag)
 
   def on_epoch_end(self, state, ctx: base.HookContext):
     if ctx.stage != LOCALIZATION:
       return {}
     data = self.figure_data(state, ctx.sample_batch)
     if ctx.is_main_process:
-      fig_dir = os.path.join(ctx.workdir, "figures")
-      os.makedirs(fig_dir, exist_ok=True)
-      path = os.path.join(fig_dir, f"epoch_{ctx.epoch:03d}.npz")
-      tmp = path + ".tmp.npz"
-      np.savez_compressed(tmp, **data)
-      os.replace(tmp, path)
-      write_epochs_figure(fig_dir)
+      figures.save_epoch_data(data, os.path.join(ctx.workdir, "figures"), ctx.epoch)
     return {}
-
-
-def write_epochs_figure(fig_dir: str) -> str | None:
-  """``fig_dir/slt_epochs.png`` from every ``epoch_*.npz`` there: images (rows) x epochs."""
-  paths = sorted(glob.glob(os.path.join(fig_dir, "epoch_*.npz")))
-  if not paths:
-    return None
-  epochs = [dict(np.load(p)) for p in paths]
-  labels = [f"epoch {int(os.path.basename(p)[6:9])}" for p in paths]
-  first = epochs[0]
-  n = len(first["image"])
-  fig = vis.epochs_grid(first["image"], [e["scoremap"] for e in epochs],
-                        [[SLTNet.figure_boxes(e, i) for i in range(n)] for e in epochs], labels)
-  return str(vis.save_png(os.path.join(fig_dir, "slt_epochs.png"), fig))

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from wsol_jax import boxes as box_lib
+from wsol_jax.localization import boxes as box_lib
 
 
 class AxisAffine(NamedTuple):

@@ -209,24 +209,3 @@ def spatial_inverse(maps, params: VSTParams, image_hw: tuple[int, int],
   scale_y = (out_hw[0] / image_hw[0]) / (h_c / canvas_hw[0]) / params.scale
   scale_x = (out_hw[1] / image_hw[1]) / (w_c / canvas_hw[1]) / params.scale
   return flip_left_right(_resample(maps, out_hw, scale_y, scale_x), params.flip)
-
-
-# ----------------------------------------------------------------------------------------------
-# Test-time ten-crop (SLT-Net classifies with ten crops, localises with the single image).
-
-
-def ten_crop(images, crop_hw: tuple[int, int]):
-  """torchvision's ``TenCrop``: images [B, H, W, C] -> [B, 10, crop_h, crop_w, C].
-
-  The four corner crops and the centre crop (centre offsets rounded as torchvision rounds them),
-  then the same five of the left-right mirrored image.
-  """
-  _, h, w, _ = images.shape
-  ch, cw = crop_hw
-  if ch > h or cw > w:
-    raise ValueError(f"ten-crop of {crop_hw} does not fit images of {(h, w)}")
-  top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
-  offsets = ((0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), (top, left))
-  crops = [images[:, y:y + ch, x:x + cw] for y, x in offsets]
-  crops += [c[:, :, ::-1] for c in crops]
-  return jnp.stack(crops, axis=1)

@@ -1,9 +1,9 @@
 """Score maps on the host exactly as wsolevaluation handles them (NumPy + OpenCV, no JAX import).
 
-The reference half of :mod:`wsol_jax.cam` (which re-exports everything here): min-max
+The reference half of :mod:`wsol_jax.localization.scoremaps` (which re-exports everything here): min-max
 normalisation, bicubic upsampling of raw CAMs, the uint8 quantisation, the threshold levels and the
 contour boxes of ``compute_bboxes_from_scoremaps``. Kept free of JAX so that the box evaluator
-(``python -m wsol_jax.evaluate_cams``) starts fast.
+(``python -m wsol_jax.localization.evaluate_cams``) starts fast.
 """
 
 from __future__ import annotations
