@@ -27,7 +27,7 @@ def get_config():
   config.lchp.delta = 0.5
   config.lchp.tau = 0.9
   config.lchp.refine_lr = 2e-3  # the paper's
-  config.lchp.regressor_hidden = 128
+  config.lchp.regressor.hidden_units = 128
   config.train.batch_size = 32
   config.train.lr = 0.02
   # The classifier learns from scratch at 10x the paper's lr; the regressor keeps the paper's 2e-3

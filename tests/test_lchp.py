@@ -32,7 +32,7 @@ def tiny_config():
   config = load_config("synthetic_lchp")
   config.model.backbone_kwargs = {"widths": (8, 16), "convs_per_stage": 1}
   config.lchp.num_attention = 4
-  config.lchp.regressor_hidden = 8
+  config.lchp.regressor.hidden_units = 8
   config.lchp.init_steps = 2
   config.lchp.refine_steps = 2
   config.train.batch_size = 8
@@ -173,7 +173,7 @@ def loop_config(data_dir):
   config.data.resize_size = 36
   config.model.backbone_kwargs = {"widths": (8, 16), "convs_per_stage": 1}
   config.lchp.num_attention = 4
-  config.lchp.regressor_hidden = 8
+  config.lchp.regressor.hidden_units = 8
   config.lchp.init_steps = 4
   config.lchp.refine_steps = 4
   config.lchp.figure_images = 2

@@ -178,3 +178,20 @@ def test_bad_config_values_are_one_line_errors():
     slt_lib.SLTNet(tiny_config(smt_k=CLASSES + 1), INFO)
   with pytest.raises(ValueError, match="hue"):
     slt_lib.SLTNet(tiny_config(jitter__hue=0.9), INFO)
+
+
+@pytest.mark.parametrize("backbone, kwargs, want", [
+    ("inception_v3", {"output": "features"}, 0.5),  # defaults to input_norm='inception'
+    ("mobilenet_v1", {"width": 1.0, "last_stride": 1}, 0.5),  # the same
+    ("small_vgg", {"widths": (4, 8), "convs_per_stage": 1}, None),  # 'imagenet': the mean
+])
+def test_vst_canvas_fill_is_the_colour_the_backbone_reads_as_zero(backbone, kwargs, want):
+  """g's canvas is filled with the colour the localizer's input scaling maps to zero, asked of the
+  backbone (a config that leaves ``input_norm`` to the backbone's default included)."""
+  from wsol_jax.models import blocks  # pylint: disable=import-outside-toplevel
+  config = tiny_config()
+  config.model.backbone = backbone
+  config.model.backbone_kwargs = kwargs
+  fill = np.asarray(slt_lib.SLTNet(config, INFO).fill)
+  want = np.asarray(blocks.IMAGENET_MEAN_RGB) if want is None else np.full((3,), want)
+  np.testing.assert_allclose(fill, want, rtol=1e-6)

@@ -165,6 +165,22 @@ def pairwise_metric_iou_xyxy(boxes_a_xyxy, boxes_b_xyxy):
   return metric_iou_xyxy(boxes_a_xyxy[..., :, None, :], boxes_b_xyxy[..., None, :, :])
 
 
+def gt_known_hits(boxes_xyxy, gt_boxes_xyxy, gt_valid, image_hw):
+  """GT-known hits of the protocol: protocol IoU (:func:`metric_iou_xyxy`, the prediction made an
+  integer box inside the image) >= 0.5 with any valid GT box.
+
+  [B, 4] abs xyxy, [B, M, 4] GT, [B, M] valid mask, (height, width) -> (hit [B], has_gt [B]) as
+  float32, for counting (an image without a GT box never hits).
+  """
+  xp = _xp(boxes_xyxy, gt_boxes_xyxy, gt_valid)
+  height, width = image_hw
+  pred = to_metric_pred_xyxy(boxes_xyxy, width, height)
+  gt = to_metric_int_xyxy(gt_boxes_xyxy)
+  iou = xp.where(gt_valid, metric_iou_xyxy(pred[:, None, :], gt), 0.0)
+  has_gt = xp.any(gt_valid, axis=-1)
+  return (((xp.max(iou, -1) >= 0.5) & has_gt).astype(xp.float32), has_gt.astype(xp.float32))
+
+
 def to_metric_int_xyxy(boxes_xyxy):
   """Truncate float pixel boxes to integers the way the protocol does (Python ``int()``)."""
   xp = _xp(boxes_xyxy)

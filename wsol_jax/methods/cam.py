@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from wsol_jax.localization import scoremaps as cam_lib
-from wsol_jax.training import optim
+from wsol_jax.methods import common
 from wsol_jax.training import parallel
 from wsol_jax.training import train_state as ts
 from wsol_jax.training import method as base
@@ -34,17 +33,6 @@ def build_localizer(config, num_classes: int, bn_axis_name: str | None = None) -
       dtype=blocks.canonical_dtype(config.model.dtype), bn_axis_name=bn_axis_name)
 
 
-def init_localizer_variables(config, localizer: heads.Localizer, rng, images) -> dict:
-  """``localizer.init`` on ``images`` (float, [0, 1]), then the pretrained backbone if configured."""
-  # One compiled init: op-by-op initialisation compiles every initializer separately (slow on CPU).
-  variables = jax.jit(lambda r, x: localizer.init({"params": r}, x, train=False))(rng, images)
-  if config.model.pretrained:
-    from wsol_jax.models import pretrained  # pylint: disable=import-outside-toplevel
-    variables, _ = pretrained.load_into(variables, config.model.pretrained, config.model.backbone,
-                                        paths=[("backbone",)])
-  return variables
-
-
 def localizer_cam_predictions(out: dict, labels) -> dict:
   """Localizer outputs -> the evaluator's keys: ``logits`` [B, C] and ``cam_gt`` [B, h, w], the raw
   CAM of the ground-truth class (Top-k LOC needs no other: a correct class's CAM is the GT's)."""
@@ -60,16 +48,16 @@ class CAM(base.Method):
 
   def __init__(self, config, info: base.RunInfo):
     super().__init__(config, info)
-    self.tx = optim.make_optimizer(
-        config.train, lambda params: optim.path_labels(params, LOCALIZER_GROUPS),
-        info.steps_per_epoch, self.total_steps())
+    self.tx = common.network_optimizer(config.train, LOCALIZER_GROUPS, info.steps_per_epoch,
+                                       self.total_steps())
 
   def localizer(self, bn_axis_name: str | None = None) -> heads.Localizer:
     return build_localizer(self.config, self.info.num_classes, bn_axis_name)
 
   def init_state(self, rng, sample_batch):
     images = heads.model_input(sample_batch["image"][:1])
-    variables = init_localizer_variables(self.config, self.localizer(), rng, images)
+    variables = common.init_variables(self.config, self.localizer(), self.config.model.backbone,
+                                      rng, images)
     return ts.create_state({"localizer": variables["params"]},
                            {"localizer": variables.get("batch_stats", {})}, self.tx)
 
@@ -81,10 +69,10 @@ class CAM(base.Method):
     labels = batch["label"]
 
     def loss_fn(params):
-      variables = {"params": params["localizer"], "batch_stats": state.batch_stats["localizer"]}
+      variables = common.network_variables(state, "localizer", params["localizer"])
       out, updates = model.apply(variables, images, train=True, rngs=rngs,
                                  mutable=["batch_stats"])
-      loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out["logits"], labels))
+      loss = jnp.mean(common.cross_entropy(out["logits"], labels))
       return loss, (out["logits"], updates.get("batch_stats", {}))
 
     (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -96,7 +84,5 @@ class CAM(base.Method):
     return state, parallel.mean_over_devices(metrics, axis_name)
 
   def predict(self, state, batch):
-    variables = {"params": state.params["localizer"],
-                 "batch_stats": state.batch_stats["localizer"]}
-    out = self.localizer().apply(variables, heads.model_input(batch["image"]), train=False)
+    out = self.localizer().apply(common.network_variables(state, "localizer"), heads.model_input(batch["image"]), train=False)
     return {"localizer": localizer_cam_predictions(out, batch["label"])}

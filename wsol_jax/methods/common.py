@@ -1,12 +1,105 @@
-"""What several methods share: the classification loss, network building and initialisation,
-the optimizer that trains some networks and freezes the rest, and small config checks."""
+"""What several methods share, defined once: the classification loss, config checks, the input's zero
+colour, the box regressor built from one config shape, initialisation with pretrained weights, a
+state's variables for one network, and the optimizer that trains some networks and freezes the
+rest."""
 
 from __future__ import annotations
 
+from typing import Any, Mapping, Sequence
+
+import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
+
+from wsol_jax.models import blocks, heads
+from wsol_jax.models import regressor as regressor_lib
+from wsol_jax.training import optim
+from wsol_jax.training import train_state as ts
 
 
 def cross_entropy(logits, labels):
   """Softmax cross-entropy: logits [B, C] float, labels [B] int -> [B] (SLT-Net Eq. 5)."""
   return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+
+
+# ----------------------------------------------------------------------------------------------
+# Config checks and the input's colours.
+
+
+def check_choice(section: str, name: str, value, allowed) -> None:
+  """A one-line error unless ``config.<section>.<name>`` is one of ``allowed``."""
+  if value not in allowed:
+    raise ValueError(f"config.{section}.{name}={value!r} is not one of {tuple(allowed)}")
+
+
+def zero_rgb(backbone_name: str, backbone_kwargs: Mapping[str, Any] | None = None) -> jnp.ndarray:
+  """The [0, 1] RGB colour that the backbone's input scaling maps to zero, asking the backbone
+  itself (its ``input_norm``, whether a config sets it or the backbone defaults it): the fill of
+  canvases and erased regions that should read as "nothing" to the network."""
+  probe = heads.make_backbone(backbone_name, dict(backbone_kwargs or {}))
+  norm = getattr(probe, "input_norm", "none")
+  if norm == "imagenet":
+    return jnp.asarray(blocks.IMAGENET_MEAN_RGB, jnp.float32)
+  return jnp.full((3,), 0.5 if norm == "inception" else 0.0, jnp.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Networks.
+
+
+def backbone_of(config: ml_collections.ConfigDict, section) -> tuple[str, dict]:
+  """``(name, kwargs)`` of a network section with ``backbone`` / ``backbone_kwargs`` fields; an empty
+  ``backbone`` means ``config.model``'s backbone with ``config.model.backbone_kwargs``."""
+  if section.backbone:
+    return section.backbone, dict(section.backbone_kwargs)
+  return config.model.backbone, dict(config.model.backbone_kwargs)
+
+
+def build_regressor(config: ml_collections.ConfigDict, section,
+                    bn_axis_name: str | None = None) -> regressor_lib.BoxRegressor:
+  """The box regressor of a ``config.<method>.regressor`` section: ``backbone``,
+  ``backbone_kwargs`` (:func:`backbone_of`), ``hidden_units``, ``pooling`` and ``output``."""
+  name, kwargs = backbone_of(config, section)
+  dtype = blocks.canonical_dtype(config.model.dtype)
+  backbone = heads.make_backbone(name, kwargs, dtype=dtype, bn_axis_name=bn_axis_name)
+  return regressor_lib.BoxRegressor(backbone=backbone, hidden_units=section.hidden_units,
+                                    pooling=section.pooling, output=section.output, dtype=dtype)
+
+
+def init_variables(config: ml_collections.ConfigDict, module, backbone_name: str, rng,
+                   images) -> dict:
+  """``module.init`` on ``images`` (float, [0, 1]) in one compiled call (op-by-op initialisation
+  compiles every initializer separately: slow on CPU), then ``config.model.pretrained`` copied
+  into its ``backbone`` (a ``backbone_name`` network) when set."""
+  variables = jax.jit(lambda r, x: module.init({"params": r}, x, train=False))(rng, images)
+  if config.model.pretrained:
+    from wsol_jax.models import pretrained  # pylint: disable=import-outside-toplevel
+    variables, _ = pretrained.load_into(variables, config.model.pretrained, backbone_name,
+                                        paths=[("backbone",)])
+  return variables
+
+
+def network_variables(state: ts.TrainState, network: str, params=None) -> dict:
+  """The Flax variables of one network of ``state`` (``params`` replaces its parameters, e.g. the
+  ones being differentiated)."""
+  return {"params": state.params[network] if params is None else params,
+          "batch_stats": state.batch_stats[network]}
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimizers.
+
+
+def network_optimizer(train: ml_collections.ConfigDict, groups: Mapping[str, str],
+                      steps_per_epoch: int, num_steps: int,
+                      trained: Sequence[str] | None = None) -> optax.GradientTransformation:
+  """The loop's optimizer (:func:`wsol_jax.training.optim.make_optimizer`) of a stage's ``train``
+  config over the lr ``groups`` (path prefix -> group); with ``trained``, only those networks (keys
+  of ``state.params``) learn and every other one stays frozen (zero updates)."""
+  inner = optim.make_optimizer(train, lambda p: optim.path_labels(p, groups), steps_per_epoch,
+                               max(1, num_steps))
+  if trained is None:
+    return inner
+  labels = lambda params: {k: ("train" if k in trained else "frozen") for k in params}
+  return optax.multi_transform({"train": inner, "frozen": optax.set_to_zero()}, labels)

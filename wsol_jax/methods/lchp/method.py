@@ -33,19 +33,17 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
-from wsol_jax.methods.lchp import attention_boxes
 from wsol_jax.localization import boxes as box_lib
 from wsol_jax.methods import common
+from wsol_jax.methods.lchp import attention_boxes
 from wsol_jax.methods.lchp import figures as lchp_figures
 from wsol_jax.methods.lchp import losses
-from wsol_jax.training import optim
-from wsol_jax.training import parallel
 from wsol_jax.methods.lchp import strong_augment
-from wsol_jax.training import train_state as ts
-from wsol_jax.training import method as base
 from wsol_jax.models import bap, blocks, heads, regressor
+from wsol_jax.training import method as base
+from wsol_jax.training import parallel
+from wsol_jax.training import train_state as ts
 
 INIT, REFINE = "init", "refine"
 GROUPS = {"classifier": "classifier", "regressor": "regressor"}  # lr groups = the two networks
@@ -79,11 +77,9 @@ def default_lchp_config() -> ml_collections.ConfigDict:
   # Classifier head (BAP) and regressor.
   c.num_attention = 32
   c.bap_feature_scale = 100.0
-  c.regressor_backbone = ""  # '' = config.model.backbone (with config.model.backbone_kwargs)
-  c.regressor_backbone_kwargs = ml_collections.ConfigDict()
-  c.regressor_hidden = 512
-  c.regressor_pooling = "avg"
-  c.regressor_output = "sigmoid"
+  c.regressor = ml_collections.ConfigDict({
+      "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
+      "hidden_units": 512, "pooling": "avg", "output": "sigmoid"})
   c.coord_reduction = "sum"  # 'sum': ||.||^2 over the 4 coordinates (Eq. 2, 5) | 'mean'
   # Refinement.
   c.tau = 0.9
@@ -125,47 +121,22 @@ def paper_config(dataset: str) -> ml_collections.ConfigDict:
   return config
 
 
-def _check_choice(name: str, value, allowed) -> None:
-  if value not in allowed:
-    raise ValueError(f"config.lchp.{name}={value!r} is not one of {allowed}")
-
-
 def check_lchp_config(c: ml_collections.ConfigDict) -> None:
   """One-line errors for bad ``config.lchp`` values."""
-  _check_choice("attention_source", c.attention_source, ATTENTION_SOURCES)
-  _check_choice("attention_normalize", c.attention_normalize, attention_boxes.NORMALIZATIONS)
-  _check_choice("erase_fill", c.erase_fill, FILLS)
-  _check_choice("strong_fill", c.strong_fill, FILLS)
-  _check_choice("coord_reduction", c.coord_reduction, COORD_REDUCTIONS)
-  _check_choice("refine_teacher", c.refine_teacher, TEACHERS)
+  common.check_choice("lchp", "attention_source", c.attention_source, ATTENTION_SOURCES)
+  common.check_choice("lchp", "attention_normalize", c.attention_normalize, attention_boxes.NORMALIZATIONS)
+  common.check_choice("lchp", "erase_fill", c.erase_fill, FILLS)
+  common.check_choice("lchp", "strong_fill", c.strong_fill, FILLS)
+  common.check_choice("lchp", "coord_reduction", c.coord_reduction, COORD_REDUCTIONS)
+  common.check_choice("lchp", "refine_teacher", c.refine_teacher, TEACHERS)
   if not 0.0 <= c.ema_decay <= 1.0:
     raise ValueError(f"config.lchp.ema_decay must be in [0, 1], got {c.ema_decay}")
   if not 0.0 <= c.delta < 1.0:
     raise ValueError(f"config.lchp.delta must be in [0, 1), got {c.delta}")
 
 
-def gt_known_hits(boxes_xyxy, gt_boxes_xyxy, gt_valid, image_hw):
-  """Protocol IoU >= 0.5 with any valid GT box: [B, 4] abs xyxy, [B, M, 4], [B, M] -> (hit [B],
-  has_gt [B]) as float32 (for counting on device)."""
-  height, width = image_hw
-  pred = box_lib.to_metric_pred_xyxy(boxes_xyxy, width, height)
-  gt = box_lib.to_metric_int_xyxy(gt_boxes_xyxy)
-  iou = jnp.where(gt_valid, box_lib.metric_iou_xyxy(pred[:, None, :], gt), 0.0)
-  has_gt = jnp.any(gt_valid, axis=-1)
-  return ((jnp.max(iou, -1) >= 0.5) & has_gt).astype(jnp.float32), has_gt.astype(jnp.float32)
-
-
 # ----------------------------------------------------------------------------------------------
 # The method.
-
-
-def input_zero_rgb(backbone_name: str, backbone_kwargs) -> jnp.ndarray:
-  """The [0, 1] RGB colour the backbone's input scaling maps to zero (its 'mean' fill)."""
-  probe = heads.make_backbone(backbone_name, backbone_kwargs)
-  norm = getattr(probe, "input_norm", "none")
-  if norm == "imagenet":
-    return jnp.asarray(blocks.IMAGENET_MEAN_RGB, jnp.float32)
-  return jnp.full((3,), 0.5 if norm == "inception" else 0.0, jnp.float32)
 
 
 @base.register_method("lchp")
@@ -178,20 +149,16 @@ class LCHP(base.Method):
     super().__init__(config, info)
     self.c = config.lchp
     check_lchp_config(self.c)
-    labels = lambda params: optim.path_labels(params, GROUPS)
-    self.tx_init = optim.make_optimizer(config.train, labels, info.steps_per_epoch,
-                                        ts.duration_steps(self.c, "init", info.steps_per_epoch))
+    self.tx_init = common.network_optimizer(
+        config.train, GROUPS, info.steps_per_epoch,
+        ts.duration_steps(self.c, "init", info.steps_per_epoch))
     refine_train = ml_collections.ConfigDict(config.train.to_dict())
     refine_train.lr = float(self.c.refine_lr)
     refine_train.schedule = "constant"
     refine_train.lr_mults = {"regressor": 1.0}
     refine_train.schedule_overrides = {}
-    frozen = lambda params: {"classifier": jax.tree.map(lambda _: "frozen", params["classifier"]),
-                             "regressor": jax.tree.map(lambda _: "train", params["regressor"])}
-    self.tx_refine = optax.multi_transform(
-        {"train": optim.make_optimizer(refine_train, lambda p: jax.tree.map(lambda _: "regressor", p),
-                                       info.steps_per_epoch, max(1, self._refine_steps())),
-         "frozen": optax.set_to_zero()}, frozen)
+    self.tx_refine = common.network_optimizer(refine_train, GROUPS, info.steps_per_epoch,
+                                              self._refine_steps(), trained=("regressor",))
     self.erase_rgb = self._fill_rgb(self.c.erase_fill)
     self.strong_rgb = self._fill_rgb(self.c.strong_fill)
 
@@ -201,7 +168,7 @@ class LCHP(base.Method):
   def _fill_rgb(self, fill: str):
     if fill == "black":
       return jnp.zeros((3,), jnp.float32)
-    return input_zero_rgb(self.config.model.backbone, dict(self.config.model.backbone_kwargs))
+    return common.zero_rgb(self.config.model.backbone, self.config.model.backbone_kwargs)
 
   def classifier(self, bn_axis_name: str | None = None) -> bap.BAPClassifier:
     return bap.BAPClassifier(
@@ -211,14 +178,7 @@ class LCHP(base.Method):
         bn_axis_name=bn_axis_name, dtype=blocks.canonical_dtype(self.config.model.dtype))
 
   def regressor(self, bn_axis_name: str | None = None) -> regressor.BoxRegressor:
-    name = self.c.regressor_backbone or self.config.model.backbone
-    kwargs = (dict(self.c.regressor_backbone_kwargs) if self.c.regressor_backbone
-              else dict(self.config.model.backbone_kwargs))
-    dtype = blocks.canonical_dtype(self.config.model.dtype)
-    backbone = heads.make_backbone(name, kwargs, dtype=dtype, bn_axis_name=bn_axis_name)
-    return regressor.BoxRegressor(backbone=backbone, hidden_units=self.c.regressor_hidden,
-                                  pooling=self.c.regressor_pooling, output=self.c.regressor_output,
-                                  dtype=dtype)
+    return common.build_regressor(self.config, self.c.regressor, bn_axis_name)
 
   def regress_boxes(self, variables, images):
     """The regressor's boxes (inference mode): normalised xyxy, corners in order, clipped to the
@@ -276,15 +236,11 @@ class LCHP(base.Method):
   def _fresh_state(self, rng, sample_batch):
     images = heads.model_input(sample_batch["image"][:1])
     k_cls, k_reg = jax.random.split(rng)
-    cls_vars = self.classifier().init({"params": k_cls}, images, train=False)
-    reg_vars = self.regressor().init({"params": k_reg}, images, train=False)
-    if self.config.model.pretrained:
-      from wsol_jax.models import pretrained  # pylint: disable=import-outside-toplevel
-      cls_vars, _ = pretrained.load_into(cls_vars, self.config.model.pretrained,
-                                         self.config.model.backbone, paths=[("backbone",)])
-      reg_name = self.c.regressor_backbone or self.config.model.backbone
-      reg_vars, _ = pretrained.load_into(reg_vars, self.config.model.pretrained, reg_name,
-                                         paths=[("backbone",)])
+    cls_vars = common.init_variables(self.config, self.classifier(), self.config.model.backbone,
+                                     k_cls, images)
+    reg_vars = common.init_variables(self.config, self.regressor(),
+                                     common.backbone_of(self.config, self.c.regressor)[0], k_reg,
+                                     images)
     params = {"classifier": cls_vars["params"], "regressor": reg_vars["params"]}
     stats = {"classifier": cls_vars.get("batch_stats", {}),
              "regressor": reg_vars.get("batch_stats", {})}
@@ -298,8 +254,7 @@ class LCHP(base.Method):
   def enter_stage(self, state, stage):
     if stage != REFINE:
       return state
-    frozen_init = jax.tree.map(jnp.array, {"params": state.params["regressor"],
-                                           "batch_stats": state.batch_stats["regressor"]})
+    frozen_init = jax.tree.map(jnp.array, common.network_variables(state, "regressor"))
     counts = {k: jnp.zeros((), jnp.float32) for k in REFINE_COUNTS}
     return state.replace(opt_state=self.tx_refine.init(state.params),
                          extras={"counts": counts, "init_regressor": frozen_init})
@@ -346,17 +301,17 @@ class LCHP(base.Method):
     masked = jax.lax.stop_gradient(pseudo.masked_images)
 
     def loss_fn(params):
-      stats = state.batch_stats["classifier"]
-      out_r, upd = cls_model.apply({"params": params["classifier"], "batch_stats": stats}, images,
-                                   train=True, mutable=["batch_stats"])
+      out_r, upd = cls_model.apply(common.network_variables(state, "classifier",
+                                                            params["classifier"]),
+                                   images, train=True, mutable=["batch_stats"])
       out_m, upd = cls_model.apply({"params": params["classifier"], **upd}, masked, train=True,
                                    mutable=["batch_stats"])
       ce_r = common.cross_entropy(out_r["logits"], labels)
       ce_m = common.cross_entropy(out_m["logits"], labels)
       loss_cls = jnp.mean((ce_r + ce_m) / 2.0)
       pred, reg_upd = reg_model.apply(
-          {"params": params["regressor"], "batch_stats": state.batch_stats["regressor"]}, images,
-          train=True, mutable=["batch_stats"])
+          common.network_variables(state, "regressor", params["regressor"]), images, train=True,
+          mutable=["batch_stats"])
       loss_reg = jnp.mean(losses.box_sq_error(pred, target, self.c.coord_reduction))
       loss = loss_cls + self.c.alpha * loss_reg
       new_stats = {"classifier": upd.get("batch_stats", {}),
@@ -370,10 +325,9 @@ class LCHP(base.Method):
     grads = parallel.mean_over_devices(grads, axis_name)
     new_stats = parallel.mean_over_devices(new_stats, axis_name)
     new, grad_norm = ts.apply_gradients(state, grads, self.tx_init, batch_stats=new_stats)
-    ema = ts.ema_update(state.ema_params, {"params": new.params["classifier"],
-                                           "batch_stats": new.batch_stats["classifier"]},
+    ema = ts.ema_update(state.ema_params, common.network_variables(new, "classifier"),
                         self.c.ema_decay)
-    hit, has_gt = gt_known_hits(pseudo.boxes_xyxy, batch["bboxes"], batch["bboxes_valid"],
+    hit, has_gt = box_lib.gt_known_hits(pseudo.boxes_xyxy, batch["bboxes"], batch["bboxes_valid"],
                                 (height, width))
     counts = self._counts(state, INIT, {"seen": jnp.float32(labels.shape[0]),
                                         "with_gt": has_gt.sum(), "pseudo_gt_known": hit.sum()},
@@ -387,8 +341,7 @@ class LCHP(base.Method):
     reg_model = self.regressor(axis_name)
     images = heads.model_input(batch["image"])
     height, width = images.shape[1:3]
-    teacher = ({"params": state.params["regressor"], "batch_stats": state.batch_stats["regressor"]}
-               if self.c.refine_teacher == "current" else state.extras["init_regressor"])
+    teacher = (common.network_variables(state, "regressor") if self.c.refine_teacher == "current" else state.extras["init_regressor"])
     y = jax.lax.stop_gradient(
         box_lib.denormalize_xyxy(self.regress_boxes(teacher, images), width, height))
     conf = self.confidence(state, images, y)
@@ -405,9 +358,8 @@ class LCHP(base.Method):
     use = keep & ~box_lib.is_degenerate_xyxy(s_boxes)
 
     def loss_fn(reg_params):
-      pred, upd = reg_model.apply(
-          {"params": reg_params, "batch_stats": state.batch_stats["regressor"]}, s_images,
-          train=True, mutable=["batch_stats"])
+      pred, upd = reg_model.apply(common.network_variables(state, "regressor", reg_params),
+                                  s_images, train=True, mutable=["batch_stats"])
       return losses.refine_loss(pred, target, use, c.coord_reduction), upd.get("batch_stats", {})
 
     (loss, reg_stats), reg_grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -417,7 +369,7 @@ class LCHP(base.Method):
     stats = {"classifier": state.batch_stats["classifier"],
              "regressor": parallel.mean_over_devices(reg_stats, axis_name)}
     new, grad_norm = ts.apply_gradients(state, grads, self.tx_refine, batch_stats=stats)
-    hit, has_gt = gt_known_hits(y, batch["bboxes"], batch["bboxes_valid"], (height, width))
+    hit, has_gt = box_lib.gt_known_hits(y, batch["bboxes"], batch["bboxes_valid"], (height, width))
     keep_f = keep.astype(jnp.float32)
     counts = self._counts(state, REFINE, {
         "seen": jnp.float32(images.shape[0]), "kept": keep_f.sum(), "with_gt": has_gt.sum(),
@@ -432,8 +384,7 @@ class LCHP(base.Method):
     """max softmax of the classifier theta1 (inference mode) on each image cropped at its box and
     resized to the input size: [B, H, W, 3], [B, 4] abs xyxy -> [B]."""
     crops = strong_augment.crop_resize_xyxy(images, boxes_xyxy, images.shape[1:3])
-    variables = {"params": state.params["classifier"],
-                 "batch_stats": state.batch_stats["classifier"]}
+    variables = common.network_variables(state, "classifier")
     logits = self.classifier().apply(jax.lax.stop_gradient(variables), crops, train=False)["logits"]
     return jnp.max(jax.nn.softmax(logits, -1), -1)
 
@@ -443,12 +394,11 @@ class LCHP(base.Method):
   def predict(self, state, batch):
     images = heads.model_input(batch["image"])
     height, width = images.shape[1:3]
-    cls_vars = {"params": state.params["classifier"],
-                "batch_stats": state.batch_stats["classifier"]}
-    logits = self.classifier().apply(cls_vars, images, train=False)["logits"]
-    out = {"lchp": {"logits": logits, "boxes": self.regress_boxes(
-        {"params": state.params["regressor"], "batch_stats": state.batch_stats["regressor"]},
-        images)}}
+    logits = self.classifier().apply(common.network_variables(state, "classifier"), images,
+                                     train=False)["logits"]
+    out = {"lchp": {"logits": logits,
+                    "boxes": self.regress_boxes(common.network_variables(state, "regressor"),
+                                                images)}}
     if "init_regressor" in state.extras:
       out["lchp_i"] = {"logits": logits,
                        "boxes": self.regress_boxes(state.extras["init_regressor"], images)}
@@ -462,10 +412,9 @@ class LCHP(base.Method):
     they hit a GT box -> dict of [B] arrays (``boxes`` [B, 4])."""
     images = heads.model_input(batch["image"])
     height, width = images.shape[1:3]
-    variables = {"params": state.params["regressor"],
-                 "batch_stats": state.batch_stats["regressor"]}
-    y = box_lib.denormalize_xyxy(self.regress_boxes(variables, images), width, height)
-    hit, has_gt = gt_known_hits(y, batch["bboxes"], batch["bboxes_valid"], (height, width))
+    y = box_lib.denormalize_xyxy(
+        self.regress_boxes(common.network_variables(state, "regressor"), images), width, height)
+    hit, has_gt = box_lib.gt_known_hits(y, batch["bboxes"], batch["bboxes_valid"], (height, width))
     return {"boxes": y, "confidence": self.confidence(state, images, y), "gt_known": hit,
             "has_gt": has_gt}
 

@@ -25,22 +25,20 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from wsol_jax.localization import boxes as box_lib
 from wsol_jax.localization import scoremaps as cam_lib
-from wsol_jax.training import optim
-from wsol_jax.training import parallel
-from wsol_jax.training import train_state as ts
+from wsol_jax.methods import cam as cam_method
 from wsol_jax.methods import common
 from wsol_jax.methods.slt import figures, losses
 from wsol_jax.methods.slt import vst as transforms
 from wsol_jax.methods.slt.config import default_config, paper_config  # noqa: F401  (re-exported)
-from wsol_jax.training import method as base
-from wsol_jax.methods import cam as cam_method
 from wsol_jax.models import blocks, heads
 from wsol_jax.models import classifier as classifier_lib
 from wsol_jax.models.regressor import BoxRegressor, ordered_box_xyxy
+from wsol_jax.training import method as base
+from wsol_jax.training import parallel
+from wsol_jax.training import train_state as ts
 
 LOCALIZATION, CLASSIFIER = "localization", "classifier"
 _VST_MAPS = ("localization", "all", "acam", "gt")
@@ -49,20 +47,6 @@ _VST_STOP_GRADIENT = ("none", "original", "transformed")
 _REGRESSOR_GROUPS = {"regressor/backbone": "backbone", "regressor/fc1": "head",
                      "regressor/fc2": "head"}
 _CLASSIFIER_GROUPS = {"classifier/backbone": "backbone", "classifier/fc": "head"}
-
-
-def _check_choice(name, value, allowed):
-  if value not in allowed:
-    raise ValueError(f"config.slt.{name} must be one of {allowed}, got {value!r}")
-
-
-def _zero_colour(input_norm: str):
-  """The [0, 1] RGB colour a backbone's input scaling maps to zero (the canvas fill of g)."""
-  if input_norm == "imagenet":
-    return jnp.asarray(blocks.IMAGENET_MEAN_RGB, jnp.float32)
-  if input_norm == "inception":
-    return jnp.full((3,), 0.5, jnp.float32)
-  return jnp.zeros((3,), jnp.float32)
 
 
 def pseudo_box_normalized_xyxy(loc_maps, image_hw, threshold: float):
@@ -81,12 +65,6 @@ def pseudo_box_normalized_xyxy(loc_maps, image_hw, threshold: float):
   return jax.lax.stop_gradient(jnp.where(empty, jnp.array([0.0, 0.0, 1.0, 1.0]), boxes))
 
 
-def _best_gt_iou(pred_xyxy, gt_xyxy, gt_valid):
-  """[B, 4] boxes vs [B, M, 4] GT boxes (+ [B, M] mask) -> [B] best continuous IoU."""
-  ious = box_lib.iou_xyxy(pred_xyxy[:, None, :], gt_xyxy)
-  return jnp.max(jnp.where(gt_valid, ious, 0.0), axis=1)
-
-
 @base.register_method("slt")
 class SLTNet(base.Method):
   """SLT-Net on the shared loop (see the module docstring)."""
@@ -94,9 +72,9 @@ class SLTNet(base.Method):
   def __init__(self, config, info: base.RunInfo):
     super().__init__(config, info)
     s = config.slt
-    _check_choice("vst_maps", s.vst_maps, _VST_MAPS)
-    _check_choice("vst_normalize", s.vst_normalize, _VST_NORMALIZE)
-    _check_choice("vst_stop_gradient", s.vst_stop_gradient, _VST_STOP_GRADIENT)
+    common.check_choice("slt", "vst_maps", s.vst_maps, _VST_MAPS)
+    common.check_choice("slt", "vst_normalize", s.vst_normalize, _VST_NORMALIZE)
+    common.check_choice("slt", "vst_stop_gradient", s.vst_stop_gradient, _VST_STOP_GRADIENT)
     if s.smt_k < 1 or s.smt_k > info.num_classes:
       raise ValueError(f"config.slt.smt_k={s.smt_k} must be in [1, {info.num_classes}] (classes)")
     if not 0.0 <= s.smt_alpha <= 1.0:
@@ -116,15 +94,17 @@ class SLTNet(base.Method):
                               saturation=j.saturation, hue=j.hue, flip_prob=j.flip_prob,
                               scale_range=(j.scale_min, j.scale_max))
     transforms.sample_vst_params(jax.random.key(0), 1, **self.jitter_kwargs)  # validates ranges
-    input_norm = dict(config.model.backbone_kwargs).get("input_norm", "imagenet")
-    self.fill = _zero_colour(input_norm)
+    # The canvas fill of g: the colour the localizer's backbone reads as zero.
+    self.fill = common.zero_rgb(config.model.backbone, config.model.backbone_kwargs)
     loc_groups = dict(cam_method.LOCALIZER_GROUPS, **(_REGRESSOR_GROUPS if self.has_regressor
                                                        else {}))
-    self.tx_loc = self._partial_optimizer(config.train, loc_groups, ("localizer", "regressor"),
-                                          self.stage_steps(LOCALIZATION))
+    self.tx_loc = common.network_optimizer(config.train, loc_groups, info.steps_per_epoch,
+                                           self.stage_steps(LOCALIZATION),
+                                           trained=("localizer", "regressor"))
     if self.has_classifier:
-      self.tx_cls = self._partial_optimizer(self.classifier_train, _CLASSIFIER_GROUPS,
-                                            ("classifier",), self.stage_steps(CLASSIFIER))
+      self.tx_cls = common.network_optimizer(self.classifier_train, _CLASSIFIER_GROUPS,
+                                             info.steps_per_epoch, self.stage_steps(CLASSIFIER),
+                                             trained=("classifier",))
     self._figure_fn = None
 
   # ------------------------------------------------------------------------------------------
@@ -138,13 +118,6 @@ class SLTNet(base.Method):
         raise ValueError(f"config.slt.classifier.train.{key} is not a config.train field")
       train[key] = value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
     return train
-
-  def _partial_optimizer(self, train_cfg, groups, trained: tuple[str, ...], steps: int):
-    """The loop's optimizer over the networks in ``trained``; every other network stays frozen."""
-    inner = optim.make_optimizer(train_cfg, lambda p: optim.path_labels(p, groups),
-                                 self.info.steps_per_epoch, max(1, steps))
-    labels = lambda params: {k: ("train" if k in trained else "frozen") for k in params}
-    return optax.multi_transform({"train": inner, "frozen": optax.set_to_zero()}, labels)
 
   def stages(self):
     out = [base.Stage(LOCALIZATION, ts.duration_steps(self.config.train, "num",
@@ -160,45 +133,30 @@ class SLTNet(base.Method):
   def localizer(self, bn_axis_name=None) -> heads.Localizer:
     return cam_method.build_localizer(self.config, self.info.num_classes, bn_axis_name)
 
-  def _backbone_of(self, section):
-    name = section.backbone or self.config.model.backbone
-    kwargs = (dict(section.backbone_kwargs) if section.backbone
-              else dict(self.config.model.backbone_kwargs))
-    return name, kwargs
-
   def regressor(self, bn_axis_name=None) -> BoxRegressor:
-    r = self.config.slt.regressor
-    name, kwargs = self._backbone_of(r)
-    backbone = heads.make_backbone(name, kwargs, dtype=self.dtype, bn_axis_name=bn_axis_name)
-    return BoxRegressor(backbone, hidden_units=r.hidden_units, pooling=r.pooling,
-                        output=r.output, dtype=self.dtype)
+    return common.build_regressor(self.config, self.config.slt.regressor, bn_axis_name)
 
   def classifier(self, bn_axis_name=None) -> classifier_lib.Classifier:
     c = self.config.slt.classifier
-    name, kwargs = self._backbone_of(c)
+    name, kwargs = common.backbone_of(self.config, c)
     backbone = heads.make_backbone(name, kwargs, dtype=self.dtype, bn_axis_name=bn_axis_name)
     return classifier_lib.Classifier(backbone, self.info.num_classes, head=c.head, dropout_rate=c.dropout_rate,
                       dtype=self.dtype)
 
-  def _init_with_pretrained(self, module, backbone_name, rng, images):
-    variables = module.init({"params": rng, "dropout": rng}, images, train=False)
-    if self.config.model.pretrained:
-      from wsol_jax.models import pretrained  # pylint: disable=import-outside-toplevel
-      variables, _ = pretrained.load_into(variables, self.config.model.pretrained, backbone_name,
-                                          paths=[("backbone",)])
-    return variables
-
   def init_state(self, rng, sample_batch):
     images = heads.model_input(sample_batch["image"][:1])
     k_loc, k_reg, k_cls = jax.random.split(rng, 3)
-    variables = {"localizer": cam_method.init_localizer_variables(
-        self.config, self.localizer(), k_loc, images)}
+    s = self.config.slt
+    variables = {"localizer": common.init_variables(self.config, self.localizer(),
+                                                    self.config.model.backbone, k_loc, images)}
     if self.has_regressor:
-      variables["regressor"] = self._init_with_pretrained(
-          self.regressor(), self._backbone_of(self.config.slt.regressor)[0], k_reg, images)
+      variables["regressor"] = common.init_variables(
+          self.config, self.regressor(), common.backbone_of(self.config, s.regressor)[0], k_reg,
+          images)
     if self.has_classifier:
-      variables["classifier"] = self._init_with_pretrained(
-          self.classifier(), self._backbone_of(self.config.slt.classifier)[0], k_cls, images)
+      variables["classifier"] = common.init_variables(
+          self.config, self.classifier(), common.backbone_of(self.config, s.classifier)[0], k_cls,
+          images)
     params = {k: v["params"] for k, v in variables.items()}
     batch_stats = {k: v.get("batch_stats", {}) for k, v in variables.items()}
     return ts.create_state(params, batch_stats, self.tx_loc)
@@ -252,7 +210,7 @@ class SLTNet(base.Method):
     dropout = {"dropout": rngs["dropout"]}
 
     def loss_fn(params):
-      loc_vars = {"params": params["localizer"], "batch_stats": state.batch_stats["localizer"]}
+      loc_vars = common.network_variables(state, "localizer", params["localizer"])
       out_o, updates = localizer.apply(loc_vars, images, train=True, rngs=dropout,
                                        mutable=["batch_stats"])
       logits = out_o["logits"]
@@ -280,7 +238,7 @@ class SLTNet(base.Method):
       if regressor is not None:
         pseudo = pseudo_box_normalized_xyxy(self.localization_map(out_o, labels), (h, w),
                                             s.pseudo_box_threshold)
-        reg_vars = {"params": params["regressor"], "batch_stats": state.batch_stats["regressor"]}
+        reg_vars = common.network_variables(state, "regressor", params["regressor"])
         pred, reg_updates = regressor.apply(reg_vars, images, train=True, rngs=dropout,
                                             mutable=["batch_stats"])
         terms["reg"] = jnp.mean(losses.smooth_l1_loss(pred, pseudo, s.regressor.smooth_l1_beta))
@@ -302,8 +260,8 @@ class SLTNet(base.Method):
     if pseudo is not None:
       # Monitoring only (the boxes never reach a gradient): how often the pseudo-box is right.
       pseudo_px = box_lib.denormalize_xyxy(pseudo, w, h)
-      best = _best_gt_iou(pseudo_px, batch["bboxes"], batch["bboxes_valid"])
-      metrics["pseudo_box_iou50"] = jnp.mean(best >= 0.5)
+      hit, _ = box_lib.gt_known_hits(pseudo_px, batch["bboxes"], batch["bboxes_valid"], (h, w))
+      metrics["pseudo_box_iou50"] = jnp.mean(hit)
     return state, parallel.mean_over_devices(metrics, axis_name)
 
   # ------------------------------------------------------------------------------------------
@@ -316,8 +274,7 @@ class SLTNet(base.Method):
     labels = batch["label"]
 
     def loss_fn(params):
-      variables = {"params": params["classifier"],
-                   "batch_stats": state.batch_stats["classifier"]}
+      variables = common.network_variables(state, "classifier", params["classifier"])
       logits, updates = model.apply(variables, images, train=True, rngs=rngs,
                                     mutable=["batch_stats"])
       return jnp.mean(common.cross_entropy(logits, labels)), (
@@ -342,19 +299,16 @@ class SLTNet(base.Method):
   # Inference.
 
   def localizer_out(self, state, images):
-    variables = {"params": state.params["localizer"],
-                 "batch_stats": state.batch_stats["localizer"]}
-    return self.localizer().apply(variables, images, train=False)
+    return self.localizer().apply(common.network_variables(state, "localizer"), images,
+                                  train=False)
 
   def regressor_boxes(self, state, images):
-    variables = {"params": state.params["regressor"],
-                 "batch_stats": state.batch_stats["regressor"]}
-    return ordered_box_xyxy(self.regressor().apply(variables, images, train=False))
+    raw = self.regressor().apply(common.network_variables(state, "regressor"), images, train=False)
+    return ordered_box_xyxy(raw)
 
   def classify(self, state, images):
     """Class logits of the classifier; with ten-crop, log of the mean softmax over the crops."""
-    variables = {"params": state.params["classifier"],
-                 "batch_stats": state.batch_stats["classifier"]}
+    variables = common.network_variables(state, "classifier")
     model = self.classifier()
     if not self.config.slt.classifier.ten_crop:
       return model.apply(variables, images, train=False)
