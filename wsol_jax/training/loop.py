@@ -107,18 +107,9 @@ def abstract_state(run: Run, sample_batch, stage_index: int):
   return jax.eval_shape(build, init_rng)
 
 
-def stage_bounds(stages) -> list[tuple[int, int]]:
-  """[start, end) global steps of each stage."""
-  bounds, start = [], 0
-  for stage in stages:
-    bounds.append((start, start + stage.num_steps))
-    start += stage.num_steps
-  return bounds
-
-
 def checkpoint_meta(run: Run, stage_index: int, step: int) -> dict:
   stages = run.method.stages()
-  start, _ = stage_bounds(stages)[stage_index]
+  start, _ = base.stage_spans(stages)[stage_index]
   return {"fingerprint": run.fingerprint, "method": run.config.method, "step": int(step),
           "stage": stages[stage_index].name, "stage_index": stage_index,
           "stage_start_step": start, "stage_step": int(step) - start,
@@ -156,10 +147,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   evaluation results (also written to ``workdir/results.json``)."""
   run = setup(config, workdir)
   method, runner, train_cfg = run.method, run.runner, config.train
-  spe = method.info.steps_per_epoch
+  steps_per_epoch = method.info.steps_per_epoch
   stages = method.stages()
-  bounds = stage_bounds(stages)
-  total_steps = bounds[-1][1]
+  spans = base.stage_spans(stages)
+  total_steps = spans[-1][1]
 
   ckpts = ckpt_lib.Checkpoints(run.checkpoint_dir, keep=train_cfg.keep_checkpoints)
   writer = metric_writers.MetricWriter(workdir, enabled=run.is_main)
@@ -177,7 +168,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     stage_index = 0
     state = method.init_state(init_rng, sample_batch)
     writer.write_text(f"{method.name}: {len(stages)} stage(s) "
-                      f"{[(s.name, s.num_steps) for s in stages]}, {spe} steps/epoch, "
+                      f"{[(s.name, s.num_steps) for s in stages]}, {steps_per_epoch} steps/epoch, "
                       f"{jax.device_count()} device(s), {config.parallelism}")
   else:
     stage_index = int(ckpts.read_meta(latest)["stage_index"])
@@ -188,8 +179,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   state = runner.place_state(state)
   step = int(parallel.host_value(runner.single_copy(state).step))
 
-  eval_every = ts.duration_steps(train_cfg, "eval_every", spe)
-  ckpt_every = ts.duration_steps(train_cfg, "checkpoint_every", spe)
+  eval_every = ts.duration_steps(train_cfg, "eval_every", steps_per_epoch)
+  ckpt_every = ts.duration_steps(train_cfg, "checkpoint_every", steps_per_epoch)
   log_every = max(1, int(train_cfg.log_every_steps))
   finite_fn = jax.jit(ts.all_finite)
   predict_fn = evaluate.compile_predict(method, runner)
@@ -198,12 +189,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   pbar = tqdm.tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True,
                    disable=not (run.is_main and train_cfg.progress_bar), desc="train")
   try:
-    for si in range(stage_index, len(stages)):
-      stage = stages[si]
-      start, end = bounds[si]
+    for index in range(stage_index, len(stages)):
+      stage = stages[index]
+      start, end = spans[index]
       if stage.num_steps == 0:  # e.g. a stage switched off by its config
         continue
-      if si > stage_index:  # the state is still the previous stage's
+      if index > stage_index:  # the state is still the previous stage's
         state = runner.compile_state_fn(
             functools.partial(method.enter_stage, stage=stage.name))(state)
       if step >= end:
@@ -222,7 +213,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         pbar.update(1)
         stage_step = step - start
         at_log = step % log_every == 0 or step == end
-        at_epoch = stage_step % spe == 0
+        at_epoch = stage_step % steps_per_epoch == 0
         at_eval = eval_every > 0 and step % eval_every == 0 and step != total_steps
         at_ckpt = (ckpt_every > 0 and step % ckpt_every == 0) or step == end
         if at_log or at_epoch or at_eval or at_ckpt:
@@ -230,7 +221,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           pending = None
         if at_log and window:
           scalars = {f"train/{k}": float(np.mean([w[k] for w in window])) for k in window[0]}
-          scalars["train/epoch"] = step / spe
+          scalars["train/epoch"] = step / steps_per_epoch
           writer.write_scalars(step, scalars)
           pbar.set_postfix(loss=f"{scalars.get('train/loss', float('nan')):.4f}")
           window = []
@@ -239,7 +230,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             hook_batch = evaluate.first_batch(config)
           ctx = base.HookContext(workdir=workdir, writer=writer, sample_batch=hook_batch,
                                  is_main_process=run.is_main, stage=stage.name,
-                                 epoch=stage_step // spe, step=step)
+                                 epoch=stage_step // steps_per_epoch, step=step)
           extra = method.on_epoch_end(runner.single_copy(state), ctx)
           if extra:
             writer.write_scalars(step, {f"{stage.name}/{k}": v for k, v in extra.items()})
@@ -251,7 +242,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         if at_ckpt:
           if not bool(parallel.host_value(finite_fn(state))):
             _check_finite(step, stage.name, {"params": float("nan")}, ckpts)
-          ckpts.save(step, runner.checkpointable(state), checkpoint_meta(run, si, step),
+          ckpts.save(step, runner.checkpointable(state), checkpoint_meta(run, index, step),
                      data_iter=train_iter)
     pbar.close()
     ckpts.wait()

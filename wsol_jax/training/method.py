@@ -82,6 +82,15 @@ class HookContext:
   step: int  # global step
 
 
+def stage_spans(stages: Sequence[Stage]) -> list[tuple[int, int]]:
+  """[start, end) global steps of each of ``stages`` (in order; the stages run back to back)."""
+  spans, start = [], 0
+  for stage in stages:
+    spans.append((start, start + stage.num_steps))
+    start += stage.num_steps
+  return spans
+
+
 class Method(abc.ABC):
   """Base class of a WSOL method. Subclasses set ``name`` and implement the abstract methods."""
 
@@ -136,20 +145,21 @@ class Method(abc.ABC):
   # Helpers for subclasses.
 
   def stage_steps(self, stage: str) -> int:
-    return self._stage_span(stage)[1]
+    """The length of ``stage`` in optimizer steps."""
+    start, end = self._stage_span(stage)
+    return end - start
 
   def stage_start(self, stage: str) -> int:
     """The global step at which ``stage`` begins."""
     return self._stage_span(stage)[0]
 
   def _stage_span(self, stage: str) -> tuple[int, int]:
-    start = 0
-    for s in self.stages():
+    stages = self.stages()
+    for s, span in zip(stages, stage_spans(stages)):
       if s.name == stage:
-        return start, s.num_steps
-      start += s.num_steps
+        return span
     raise ValueError(f"method {self.name!r} has no stage {stage!r}; stages: "
-                     f"{[s.name for s in self.stages()]}")
+                     f"{[s.name for s in stages]}")
 
   def total_steps(self) -> int:
     return sum(s.num_steps for s in self.stages())
