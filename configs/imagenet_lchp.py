@@ -12,9 +12,9 @@ from wsol_jax.methods.lchp import method as lchp
 
 def get_config():
   config = lchp.paper_config("imagenet_loc")
-  config.lchp.init_epochs = 10.0
-  config.lchp.refine_epochs = 5.0
-  config.lchp.refine_lr = 2e-4
+  config.train.num_epochs = 10.0
+  config.lchp.stage_train.refine.num_epochs = 5.0
+  config.lchp.stage_train.refine.lr = 2e-4
   config.lchp.delta = 0.7
   config.lchp.tau = 0.9
   config.data.max_boxes = 16

@@ -19,14 +19,14 @@ def get_config():
   config.model.backbone_kwargs = {"widths": (16, 32, 64), "convs_per_stage": 1}
   config.lchp = lchp.default_lchp_config()
   config.lchp.bap_feature_scale = 10.0  # 100 (WS-DAN) makes the FC's steps 100x larger
-  config.lchp.init_epochs = 8.0
-  config.lchp.refine_epochs = 6.0
+  config.train.num_epochs = 8.0
+  config.lchp.stage_train.refine.num_epochs = 6.0
   # Table 3 of the paper: delta decides the pseudo-boxes. On synthetic_wsol a from-scratch net's
   # attention sits on the small part, and 0.5 is the value whose merged boxes cover the object
   # (the sweep behind it is in the README's LCHP section).
   config.lchp.delta = 0.5
   config.lchp.tau = 0.9
-  config.lchp.refine_lr = 2e-3  # the paper's
+  config.lchp.stage_train.refine.lr = 2e-3  # the paper's
   config.lchp.regressor.hidden_units = 128
   config.train.batch_size = 32
   config.train.lr = 0.02

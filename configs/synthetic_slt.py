@@ -24,5 +24,5 @@ def get_config():
   config.slt.vst_weight = 10.0
   config.slt.canvas_multiple = 4  # small_vgg with 3 stages: stride 4
   config.slt.regressor.hidden_units = 128
-  config.slt.classifier.train.num_epochs = 6.0  # the CAM demo's length: > 80 % top-1
+  config.slt.stage_train.classifier.num_epochs = 6.0  # the CAM demo's length: > 80 % top-1
   return config

@@ -12,9 +12,9 @@ from wsol_jax.methods.lchp import method as lchp
 
 def get_config():
   config = lchp.paper_config("tiny_imagenet")
-  config.lchp.init_epochs = 40.0
-  config.lchp.refine_epochs = 40.0
-  config.lchp.refine_lr = 2e-3
+  config.train.num_epochs = 40.0
+  config.lchp.stage_train.refine.num_epochs = 40.0
+  config.lchp.stage_train.refine.lr = 2e-3
   config.lchp.delta = 0.8
   config.lchp.tau = 0.9
   config.train.eval_every_epochs = 10.0

@@ -33,8 +33,8 @@ def tiny_config():
   config.model.backbone_kwargs = {"widths": (8, 16), "convs_per_stage": 1}
   config.lchp.num_attention = 4
   config.lchp.regressor.hidden_units = 8
-  config.lchp.init_steps = 2
-  config.lchp.refine_steps = 2
+  config.train.num_steps = 2
+  config.lchp.stage_train.refine.num_steps = 2
   config.train.batch_size = 8
   return config
 
@@ -78,7 +78,8 @@ def test_paper_configs(name, epochs, delta, refine_lr):
   method = lchp.LCHP(config, base.RunInfo(num_classes=200, steps_per_epoch=10, train_size=320))
   assert [(s.name, s.num_steps) for s in method.stages()] == [("init", epochs[0] * 10),
                                                               ("refine", epochs[1] * 10)]
-  assert (config.lchp.delta, config.lchp.refine_lr, config.lchp.tau) == (delta, refine_lr, 0.9)
+  assert (config.lchp.delta, config.lchp.stage_train.refine.lr, config.lchp.tau) == (
+      delta, refine_lr, 0.9)
   assert (config.train.lr, config.train.weight_decay, config.train.batch_size) == (2e-3, 1e-5, 32)
   assert (config.data.resize_size, config.data.image_size) == (512, 448)
   assert config.model.backbone == "inception_v3"
@@ -174,9 +175,9 @@ def loop_config(data_dir):
   config.model.backbone_kwargs = {"widths": (8, 16), "convs_per_stage": 1}
   config.lchp.num_attention = 4
   config.lchp.regressor.hidden_units = 8
-  config.lchp.init_steps = 4
-  config.lchp.refine_steps = 4
-  config.lchp.figure_images = 2
+  config.train.num_steps = 4
+  config.lchp.stage_train.refine.num_steps = 4
+  config.eval.figure_images = 2
   config.train.batch_size = 8  # 4 steps per epoch
   config.train.checkpoint_every_steps = 2
   config.train.log_every_steps = 2
@@ -197,7 +198,7 @@ def test_both_stages_resume_mid_refine_and_eval_reproduces(tmp_path, monkeypatch
     assert key in reference
   assert (tmp_path / "reference" / "figures" / "lchp_refine_step8.png").is_file()
 
-  config.lchp.figure_images = 0  # figures never change results; save their compiles below
+  config.eval.figure_images = 0  # figures never change results; save their compiles below
   save = ckpt_lib.Checkpoints.save
 
   def save_then_crash(self, step, *args, **kwargs):
@@ -230,7 +231,7 @@ def test_both_stages_resume_mid_refine_and_eval_reproduces(tmp_path, monkeypatch
 @pytest.mark.slow
 def test_refine_from_an_init_run_evaluates_from_its_checkpoint(tmp_path):
   config = loop_config(tmp_path / "tfds")
-  config.lchp.figure_images = 0
+  config.eval.figure_images = 0
   config.lchp.run_refine = False
   init_dir = tmp_path / "init"
   init = train.train_and_evaluate(config, str(init_dir))

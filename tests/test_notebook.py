@@ -27,7 +27,7 @@ TINY = {
     "train.batch_size": 16, "train.num_steps": 2, "train.log_every_steps": 1,
     "train.progress_bar": False, "eval.batch_size": 16, "eval.cam_curve_interval": 0.1,
     "slt.smt_k": 2, "slt.canvas_multiple": 2, "slt.regressor.hidden_units": 8,
-    "slt.classifier.train.num_steps": 2, "slt.figure_images": 2,
+    "slt.stage_train.classifier.num_steps": 2, "eval.figure_images": 2,
 }
 
 

@@ -32,7 +32,7 @@ def tiny_config(**slt_overrides):
   config.slt.smt_k, config.slt.smt_alpha = 2, 0.4
   config.slt.canvas_multiple = 2
   config.slt.regressor.hidden_units = 8
-  config.slt.classifier.train.num_steps = 4
+  config.slt.stage_train.classifier.num_steps = 4
   for key, value in slt_overrides.items():  # 'jitter__hue' -> config.slt.jitter.hue
     *parents, leaf = key.split("__")
     node = config.slt
@@ -101,8 +101,9 @@ def test_joint_step_compiles_once_and_agrees_under_jit_mesh_and_pmap():
     results[name] = run_steps(method, runner, data, state=state, placed=name == "pmap")
     assert results[name][2] == 1, f"{name}: the joint step was traced {results[name][2]} times"
   (s_jit, m_jit, _), (s_pmap, m_pmap, _) = results["jit"], results["pmap"]
-  assert set(m_jit[0]) >= {"loss", "smt", "vst", "reg", "pseudo_box_iou50", "grad_norm"}
-  assert m_jit[0]["vst"] > 0 and m_jit[0]["reg"] > 0 and m_jit[0]["grad_norm"] > 0
+  assert set(m_jit[0]) >= {"loss", "loss_smt", "loss_vst", "loss_reg", "pseudo_box_iou50",
+                           "grad_norm"}
+  assert m_jit[0]["loss_vst"] > 0 and m_jit[0]["loss_reg"] > 0 and m_jit[0]["grad_norm"] > 0
   for got, want in zip(jax.tree.leaves(s_pmap.params), jax.tree.leaves(s_jit.params)):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
   for got, want in zip(m_pmap, m_jit):
@@ -123,7 +124,7 @@ def test_pseudo_box_carries_no_gradient():
   state0 = with_reg.init_state(jax.random.key(0), data[0])
   s1, m1, _ = run_steps(with_reg, runner, data, state=state0)
   s2, _, _ = run_steps(without, runner, data, state=state0)
-  assert m1[0]["reg"] > 0
+  assert m1[0]["loss_reg"] > 0
   for a, b in zip(jax.tree.leaves(s1.params["localizer"]), jax.tree.leaves(s2.params["localizer"])):
     np.testing.assert_array_equal(a, b)
   moved = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(s1.params["regressor"]),

@@ -93,6 +93,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   config.train.decay_factor = 0.1
   config.train.decay_boundaries_epochs = (1e9,)
   config.train.decay_every_epochs = 1.0
+  # Per lr group, a schedule that replaces train.schedule for it, e.g. {'regressor': 'constant'}.
+  config.train.schedule_overrides = ml_collections.ConfigDict()
   config.train.warmup_epochs = 0.0
   config.train.warmup_steps = -1
   config.train.grad_clip_norm = 0.0  # 0 = no clipping
@@ -112,6 +114,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   config.eval.backend = "reference"  # threshold -> box: 'reference' (OpenCV, exact) or 'fast'
   config.eval.cam_threshold = 0.2  # CAM threshold for Top-1/5 LOC and GT-known
   config.eval.max_batches = -1  # > 0: evaluate only this many batches (smoke tests)
+  config.eval.figure_images = 8  # images in each method's PNG figures (0: no figures)
   return config
 
 

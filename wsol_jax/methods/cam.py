@@ -2,6 +2,8 @@
 
 Training: ``CE(localizer(I), y)``; the backbone learns at ``config.train.lr``, the CAM head (extra
 conv + FC) at ``lr * lr_mults['head']`` (wsolevaluation: x10).
+Figures: each image with its GT box (red) and the CAM box (green: the GT class's CAM upsampled,
+thresholded at ``config.eval.cam_threshold``, largest component), beside the CAM heat map.
 Evaluation (one prediction group, ``'localizer'``): the class from the localizer's logits and the
 raw CAM of the ground-truth class (GT-known, MaxBoxAcc, MaxBoxAccV2, and Top-1/5 LOC, where the CAM
 of a correctly predicted class is the GT class's); :mod:`wsol_jax.training.evaluator` upsamples and
@@ -10,9 +12,13 @@ thresholds it per the protocol.
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from wsol_jax import drawing
 from wsol_jax.localization import scoremaps as cam_lib
 from wsol_jax.methods import common
 from wsol_jax.training import parallel
@@ -86,3 +92,26 @@ class CAM(base.Method):
   def predict(self, state, batch):
     out = self.localizer().apply(common.network_variables(state, "localizer"), heads.model_input(batch["image"]), train=False)
     return {"localizer": localizer_cam_predictions(out, batch["label"])}
+
+  def figure_arrays(self, state, images_uint8, labels):
+    """On device: the GT class's CAM upsampled to the image and min-max normalised [B, H, W], and
+    its box (abs xyxy [B, 4], thresholded at ``config.eval.cam_threshold``)."""
+    images = heads.model_input(images_uint8)
+    out = self.localizer().apply(common.network_variables(state, "localizer"), images, train=False)
+    cams = cam_lib.cams_for_classes(out["features"], out["cam_weights"], labels)
+    maps = cam_lib.upsample_scoremaps(cams, images.shape[1:3])
+    return maps, cam_lib.largest_component_box_xyxy(maps, self.config.eval.cam_threshold)
+
+  def write_figures(self, state, batch, out_dir: str, tag: str) -> list[str]:
+    """``out_dir/cam_<tag>.png``: for the first ``config.eval.figure_images`` images of ``batch``,
+    [image + boxes | CAM heat map + boxes] with the GT box red and the CAM box green."""
+    n = min(self.config.eval.figure_images, len(batch["image"]))
+    if n <= 0:
+      return []
+    small = {k: np.asarray(batch[k])[:n] for k in ("image", "label", "bboxes", "bboxes_valid")}
+    maps, boxes = jax.device_get(jax.jit(self.figure_arrays)(state, small["image"],
+                                                             small["label"]))
+    drawn = [[(small["bboxes"][i][small["bboxes_valid"][i].astype(bool)], drawing.RED),
+              (boxes[i], drawing.GREEN)] for i in range(n)]
+    figure = drawing.method_grid(small["image"], maps, drawn)
+    return [str(drawing.save_png(os.path.join(out_dir, f"cam_{tag}.png"), figure))]

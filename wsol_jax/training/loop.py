@@ -4,7 +4,8 @@
 
 1. refuse a workdir holding another config's checkpoints, and a missing dataset, before writing;
 2. build the method (``config.method``) with the dataset's class count and steps per epoch;
-3. restore the latest checkpoint (state, grain iterator position, stage) or initialise;
+3. restore the latest checkpoint (state, grain iterator position, stage), or initialise (or warm-start
+   from another run's finished stage, when the method names one);
 4. for each stage: compile the method's step (jit over a mesh, or pmap), run it with a progress
    bar, log metrics, stop on a non-finite metric without saving, run per-epoch hooks, evaluate and
    checkpoint periodically;
@@ -22,6 +23,7 @@ from typing import Any
 
 import jax
 from jax.experimental import multihost_utils
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
@@ -92,14 +94,18 @@ def root_keys(config) -> tuple[jax.Array, jax.Array]:
   return init_rng, train_rng
 
 
-def abstract_state(run: Run, sample_batch, stage_index: int):
-  """Shapes/dtypes of the state as checkpointed in stage ``stage_index`` (no computation)."""
+def abstract_state(run: Run, sample_batch, stage_index: int | None):
+  """Shapes/dtypes of the state as checkpointed in stage ``stage_index`` (no computation); None:
+  ``init_state``'s (what a warm start restores)."""
   stages = run.method.stages()
   init_rng, _ = root_keys(run.config)
+  # A warm-started run enters its first stage too; otherwise init_state is the first stage's.
+  first = 0 if run.method.warm_start() is not None else 1
+  entered = [] if stage_index is None else stages[first:stage_index + 1]
 
-  def build(rng):  # rng is an argument so that init_state sees a tracer (see LCHP's init_from)
+  def build(rng):
     state = run.method.init_state(rng, sample_batch)
-    for stage in stages[1:stage_index + 1]:
+    for stage in entered:
       if stage.num_steps:  # as the loop: an empty stage is skipped, never entered
         state = run.method.enter_stage(state, stage.name)
     return state
@@ -107,12 +113,41 @@ def abstract_state(run: Run, sample_batch, stage_index: int):
   return jax.eval_shape(build, init_rng)
 
 
+def warm_start_state(run: Run, sample_batch):
+  """The state a warm-started run (``method.warm_start()``) begins with: the latest checkpoint of
+  the other workdir, which must have ended the named stage, entered into this run's first stage
+  with the step reset to 0 (one copy, as restored: the caller places it)."""
+  warm = run.method.warm_start()
+  directory = os.path.join(warm.workdir, "checkpoints")
+  what = f"a run that finished its {warm.after_stage!r} stage"
+  if not _exists_on_process_0(directory):
+    raise FileNotFoundError(f"warm start from {warm.workdir!r}: it has no checkpoints/ (give the "
+                            f"workdir of {what})")
+  ckpts = ckpt_lib.Checkpoints(directory, read_only=True)
+  try:
+    step = ckpts.latest_step()
+    meta = ckpts.read_meta(step) if step is not None else {}
+    if (meta.get("stage") != warm.after_stage
+        or meta.get("stage_step") != meta.get("stage_num_steps", -1)):
+      article = "an" if warm.after_stage[:1] in "aeiou" else "a"
+      raise ValueError(f"warm start: the last checkpoint in {directory} (step {step}, stage "
+                       f"{meta.get('stage')!r}) is not the end of {article} {warm.after_stage} "
+                       "stage")
+    state, _ = ckpts.restore(step, run.runner.abstract_state(abstract_state(run, sample_batch,
+                                                                            None)))
+  finally:
+    ckpts.close()
+  return run.method.enter_stage(state, run.method.stages()[0].name).replace(
+      step=jnp.zeros((), jnp.int32))
+
+
 def checkpoint_meta(run: Run, stage_index: int, step: int) -> dict:
   stages = run.method.stages()
-  start, _ = base.stage_spans(stages)[stage_index]
+  start, end = base.stage_spans(stages)[stage_index]
   return {"fingerprint": run.fingerprint, "method": run.config.method, "step": int(step),
           "stage": stages[stage_index].name, "stage_index": stage_index,
           "stage_start_step": start, "stage_step": int(step) - start,
+          "stage_num_steps": end - start,
           "steps_per_epoch": run.method.info.steps_per_epoch,
           "config": ckpt_lib.config_json(run.config)}
 
@@ -166,7 +201,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   latest = ckpts.latest_step()
   if latest is None:
     stage_index = 0
-    state = method.init_state(init_rng, sample_batch)
+    if method.warm_start() is None:
+      state = method.init_state(init_rng, sample_batch)
+    else:
+      state = warm_start_state(run, sample_batch)
+      writer.write_text(f"warm start from the end of stage {method.warm_start().after_stage!r} "
+                        f"in {method.warm_start().workdir}")
     writer.write_text(f"{method.name}: {len(stages)} stage(s) "
                       f"{[(s.name, s.num_steps) for s in stages]}, {steps_per_epoch} steps/epoch, "
                       f"{jax.device_count()} device(s), {config.parallelism}")

@@ -1,13 +1,25 @@
-"""The contract between a WSOL method and the shared training loop (``wsol_jax/train.py``).
+"""The contract between a WSOL method and the shared training loop (:mod:`wsol_jax.training.loop`).
 
-A method is a class registered by name (``config.method``)::
+A method is a class in ``wsol_jax/methods/<name>`` registered by name (``config.method``)::
 
   @register_method("cam")
   class CAM(Method):
     ...
 
-The loop builds it as ``method_cls(config, info)`` and then only calls what is below. Everything the
-loop compiles is a PURE function of pytrees:
+The loop builds it as ``method_cls(config, info)`` and then only calls what is below.
+
+Stages, one rule for every method:
+
+* ``stage_names()``: the method's stages in order (default: one stage ``'train'``);
+* ``stage_train(stage) -> ConfigDict``: the stage's ``train`` config, from which its length
+  (``num_epochs`` / ``num_steps``) and its optimizer (lr, ``lr_mults``, schedule, ...) are built.
+  The first stage's is ``config.train``; a later stage's is ``config.train`` with the fields of the
+  per-stage override section ``config.<method>.stage_train.<stage>`` replaced (e.g. SLT-Net's
+  ``config.slt.stage_train.classifier``, LCHP's ``config.lchp.stage_train.refine``);
+* ``warm_start() -> WarmStart | None``: start from another run's finished stage instead of
+  ``init_state`` (see :class:`WarmStart`); the loop restores it, never the method.
+
+Everything the loop compiles is a PURE function of pytrees:
 
 * ``init_state(rng, sample_batch) -> TrainState`` for the first stage;
 * ``enter_stage(state, stage_name) -> TrainState`` when a later stage starts (new optimizer state,
@@ -24,6 +36,13 @@ loop compiles is a PURE function of pytrees:
 * ``predict(state, batch) -> {group: {key: array}}`` for evaluation (keys in
   :mod:`wsol_jax.training.evaluator`); jitted with the same sharding as training, so every output has the
   batch as its leading axis.
+
+Training metrics are named ``loss`` (the total that is minimised) and ``loss_<term>`` for each of
+its terms; other scalars (``accuracy``, ``grad_norm``, ...) keep their own names.
+
+Figures (host, un-replicated state): ``write_figures(state, batch, out_dir, tag) -> [png paths]``
+draws the first ``config.eval.figure_images`` images of ``batch`` (0: none, an empty list);
+``--mode=visualize`` calls it on a checkpoint.
 
 The state holds arrays only (no PRNG keys: derive them from ``state.step``), replicated on every
 device; optimizers, modules and the config stay on the method object.
@@ -70,6 +89,21 @@ class Stage:
   num_steps: int
 
 
+@dataclasses.dataclass(frozen=True)
+class WarmStart:
+  """Start a run from another run's state instead of ``init_state``.
+
+  workdir: the other run's workdir; its latest checkpoint must have ended its stage
+    ``after_stage`` (the loop refuses any other), and holds a state shaped as ``init_state``'s.
+  after_stage: that stage's name; this run trains the method's stages after it.
+
+  The loop restores that checkpoint with its own code, enters this run's first stage
+  (``enter_stage``) and resets the step to 0.
+  """
+  workdir: str
+  after_stage: str
+
+
 @dataclasses.dataclass
 class HookContext:
   """What ``on_epoch_end`` may use. ``sample_batch`` is a fixed eval batch (host NumPy, per host)."""
@@ -105,9 +139,44 @@ class Method(abc.ABC):
   # ------------------------------------------------------------------------------------------
   # Stages.
 
+  def stage_names(self) -> Sequence[str]:
+    """The method's stages in order (default: one stage ``'train'``)."""
+    return ("train",)
+
+  def warm_start(self) -> WarmStart | None:
+    """Another run's finished stage to start from (default: none, ``init_state``)."""
+    return None
+
   def stages(self) -> Sequence[Stage]:
-    """The stages in order; default: one stage 'train' of ``config.train.num_{epochs,steps}``."""
-    return (Stage("train", ts.duration_steps(self.config.train, "num", self.info.steps_per_epoch)),)
+    """The stages this run trains, in order: ``stage_names()`` after the warm start's stage, each
+    ``stage_train(name).num_{epochs,steps}`` long."""
+    names = list(self.stage_names())
+    warm = self.warm_start()
+    if warm is not None:
+      names = names[names.index(warm.after_stage) + 1:]
+    return tuple(Stage(name, self.stage_steps(name)) for name in names)
+
+  def stage_train(self, stage: str) -> ml_collections.ConfigDict:
+    """The ``train`` config of ``stage`` (an unlocked copy): ``config.train`` for the first stage;
+    for a later one, ``config.train`` with ``config.<method>.stage_train.<stage>``'s fields replaced
+    (every field there must be a ``config.train`` field)."""
+    names = list(self.stage_names())
+    if stage not in names:
+      raise ValueError(f"method {self.name!r} has no stage {stage!r}; stages: {names}")
+    train = ml_collections.ConfigDict(self.config.train.to_dict())
+    if stage == names[0]:
+      return train
+    section = f"{self.name}.stage_train.{stage}"
+    try:
+      overrides = self.config[self.name].stage_train[stage]
+    except (KeyError, AttributeError) as e:
+      raise ValueError(f"config.{section} is missing (the {stage!r} stage's train "
+                       "settings)") from e
+    for key, value in overrides.items():
+      if key not in train:
+        raise ValueError(f"config.{section}.{key} is not a config.train field")
+      train[key] = value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+    return train
 
   def enter_stage(self, state: ts.TrainState, stage: str) -> ts.TrainState:
     """Turns the state of the previous stage into the first state of ``stage`` (pure)."""
@@ -130,6 +199,12 @@ class Method(abc.ABC):
   def predict(self, state: ts.TrainState, batch: Batch) -> Predictions:
     """Evaluation outputs by group, e.g. ``{'localizer': {'logits', 'cams', 'cam_gt'}}``."""
 
+  @abc.abstractmethod
+  def write_figures(self, state: ts.TrainState, batch: Mapping[str, Any], out_dir: str,
+                    tag: str) -> list[str]:
+    """PNG figures of the first ``config.eval.figure_images`` images of the host ``batch`` into
+    ``out_dir`` (names ending in ``tag``); returns their paths (none when that count is 0)."""
+
   # ------------------------------------------------------------------------------------------
   # Optional.
 
@@ -145,20 +220,16 @@ class Method(abc.ABC):
   # Helpers for subclasses.
 
   def stage_steps(self, stage: str) -> int:
-    """The length of ``stage`` in optimizer steps."""
-    start, end = self._stage_span(stage)
-    return end - start
+    """The length of ``stage`` in optimizer steps (``stage_train(stage).num_{epochs,steps}``)."""
+    return ts.duration_steps(self.stage_train(stage), "num", self.info.steps_per_epoch)
 
   def stage_start(self, stage: str) -> int:
-    """The global step at which ``stage`` begins."""
-    return self._stage_span(stage)[0]
-
-  def _stage_span(self, stage: str) -> tuple[int, int]:
+    """The global step at which ``stage`` begins in this run."""
     stages = self.stages()
-    for s, span in zip(stages, stage_spans(stages)):
+    for s, (start, _) in zip(stages, stage_spans(stages)):
       if s.name == stage:
-        return span
-    raise ValueError(f"method {self.name!r} has no stage {stage!r}; stages: "
+        return start
+    raise ValueError(f"method {self.name!r} has no stage {stage!r} in this run; stages: "
                      f"{[s.name for s in stages]}")
 
   def total_steps(self) -> int:

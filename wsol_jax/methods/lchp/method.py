@@ -58,13 +58,15 @@ REFINE_COUNTS = ("seen", "kept", "with_gt", "kept_with_gt", "all_gt_known", "kep
 def default_lchp_config() -> ml_collections.ConfigDict:
   """``config.lchp`` with the paper's CUB settings (see docs/ALGORITHMS.md, "LCHP")."""
   c = ml_collections.ConfigDict()
-  c.init_epochs = 40.0
-  c.init_steps = -1  # > 0 overrides init_epochs
-  c.refine_epochs = 40.0
-  c.refine_steps = -1
+  # The init stage trains with config.train (its length: config.train.num_epochs / num_steps); the
+  # refine stage with config.train's fields replaced by these (the regressor alone, constant lr).
+  c.stage_train = ml_collections.ConfigDict({"refine": ml_collections.ConfigDict({
+      "num_epochs": 40.0, "num_steps": -1, "lr": 2e-3, "schedule": "constant",
+      "lr_mults": ml_collections.ConfigDict({"regressor": 1.0}),
+      "schedule_overrides": ml_collections.ConfigDict()})})
   c.run_refine = True  # False: stop after the init stage (LCHP-I only)
   # A workdir whose last checkpoint finished an init stage: skip the init stage and refine that
-  # LCHP-I (e.g. with another tau). Its model and data config must match this one's.
+  # LCHP-I (e.g. with another tau); the loop restores it. Its model and data config must match.
   c.init_from = ""
   c.alpha = 20.0  # Eq. 3
   c.ema_decay = 0.9  # beta of Eq. 7
@@ -83,7 +85,6 @@ def default_lchp_config() -> ml_collections.ConfigDict:
   c.coord_reduction = "sum"  # 'sum': ||.||^2 over the 4 coordinates (Eq. 2, 5) | 'mean'
   # Refinement.
   c.tau = 0.9
-  c.refine_lr = 2e-3
   c.refine_teacher = "current"  # y = Loc(I_r) from the regressor being refined | 'init' (frozen)
   c.strong_scale = (0.8, 1.2)
   c.strong_crop_pad = 0.25
@@ -91,7 +92,6 @@ def default_lchp_config() -> ml_collections.ConfigDict:
   c.strong_hflip_prob = 0.5
   c.strong_vflip_prob = 0.5
   c.strong_fill = "black"  # what S pads with: 'black' (imgaug's cval 0) | 'mean'
-  c.figure_images = 8  # images in the Fig. 2-style PNG written at the end of each stage (0: none)
   return c
 
 
@@ -149,16 +149,12 @@ class LCHP(base.Method):
     super().__init__(config, info)
     self.c = config.lchp
     check_lchp_config(self.c)
-    self.tx_init = common.network_optimizer(
-        config.train, GROUPS, info.steps_per_epoch,
-        ts.duration_steps(self.c, "init", info.steps_per_epoch))
-    refine_train = ml_collections.ConfigDict(config.train.to_dict())
-    refine_train.lr = float(self.c.refine_lr)
-    refine_train.schedule = "constant"
-    refine_train.lr_mults = {"regressor": 1.0}
-    refine_train.schedule_overrides = {}
-    self.tx_refine = common.network_optimizer(refine_train, GROUPS, info.steps_per_epoch,
-                                              self._refine_steps(), trained=("regressor",))
+    self.tx_init = common.network_optimizer(self.stage_train(INIT), GROUPS, info.steps_per_epoch,
+                                            self.stage_steps(INIT))
+    if REFINE in self.stage_names():  # the classifier is frozen
+      self.tx_refine = common.network_optimizer(self.stage_train(REFINE), GROUPS,
+                                                info.steps_per_epoch, self.stage_steps(REFINE),
+                                                trained=("regressor",))
     self.erase_rgb = self._fill_rgb(self.c.erase_fill)
     self.strong_rgb = self._fill_rgb(self.c.strong_fill)
 
@@ -186,54 +182,17 @@ class LCHP(base.Method):
     raw = self.regressor().apply(variables, images, train=False)
     return jnp.clip(regressor.ordered_box_xyxy(raw), 0.0, 1.0)
 
-  def _refine_steps(self) -> int:
-    return ts.duration_steps(self.c, "refine", self.info.steps_per_epoch)
+  def stage_names(self):
+    return (INIT, REFINE) if self.c.run_refine or self.c.init_from else (INIT,)
 
-  def stages(self):
-    stages = []
-    if not self.c.init_from:
-      stages.append(base.Stage(INIT, ts.duration_steps(self.c, "init", self.info.steps_per_epoch)))
-    if self.c.run_refine or self.c.init_from:
-      stages.append(base.Stage(REFINE, self._refine_steps()))
-    return tuple(stages)
+  def warm_start(self):
+    """``lchp.init_from``: refine the LCHP-I that another run's init stage ended with."""
+    return base.WarmStart(self.c.init_from, INIT) if self.c.init_from else None
 
   # ------------------------------------------------------------------------------------------
   # State.
 
   def init_state(self, rng, sample_batch):
-    if self.c.init_from:
-      return self._state_from_init_run(rng, sample_batch)
-    return self._fresh_state(rng, sample_batch)
-
-  def _state_from_init_run(self, rng, sample_batch):
-    """The last state of ``lchp.init_from``'s init stage, entered into the refine stage at step 0."""
-    from wsol_jax.training import checkpoints as ckpt_lib  # pylint: disable=import-outside-toplevel
-    if isinstance(rng, jax.core.Tracer):  # under jax.eval_shape (restoring this run): shapes only
-      return self.enter_stage(self._fresh_state(rng, sample_batch), REFINE).replace(
-          step=jnp.zeros((), jnp.int32))
-    directory = os.path.join(self.c.init_from, "checkpoints")
-    if not os.path.isdir(directory):
-      raise FileNotFoundError(f"config.lchp.init_from={self.c.init_from!r} has no checkpoints/ "
-                              "(give the workdir of a finished LCHP init stage)")
-    ckpts = ckpt_lib.Checkpoints(directory, read_only=True)
-    try:
-      step = ckpts.latest_step()
-      meta = ckpts.read_meta(step) if step is not None else {}
-      source = meta.get("config", {}).get("lchp", {})
-      want = ts.duration_steps(ml_collections.ConfigDict(source), "init",
-                               int(meta.get("steps_per_epoch", 1))) if source else -1
-      if meta.get("stage") != INIT or meta.get("stage_step") != want:
-        raise ValueError(f"config.lchp.init_from: the last checkpoint in {directory} (step {step}, "
-                         f"stage {meta.get('stage')!r}) is not the end of an init stage")
-      device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-      abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-                              jax.eval_shape(lambda r: self._fresh_state(r, sample_batch), rng))
-      state, _ = ckpts.restore(step, abstract)
-    finally:
-      ckpts.close()
-    return self.enter_stage(state, REFINE).replace(step=jnp.zeros((), jnp.int32))
-
-  def _fresh_state(self, rng, sample_batch):
     images = heads.model_input(sample_batch["image"][:1])
     k_cls, k_reg = jax.random.split(rng)
     cls_vars = common.init_variables(self.config, self.classifier(), self.config.model.backbone,
@@ -341,7 +300,8 @@ class LCHP(base.Method):
     reg_model = self.regressor(axis_name)
     images = heads.model_input(batch["image"])
     height, width = images.shape[1:3]
-    teacher = (common.network_variables(state, "regressor") if self.c.refine_teacher == "current" else state.extras["init_regressor"])
+    teacher = (common.network_variables(state, "regressor") if self.c.refine_teacher == "current"
+               else state.extras["init_regressor"])
     y = jax.lax.stop_gradient(
         box_lib.denormalize_xyxy(self.regress_boxes(teacher, images), width, height))
     conf = self.confidence(state, images, y)
@@ -420,9 +380,12 @@ class LCHP(base.Method):
 
   def write_figures(self, state, batch, out_dir: str, tag: str) -> list[str]:
     """``out_dir/lchp_<tag>.png``: the Fig. 2 grid (GT red, pseudo-label yellow, LCHP-I green,
-    LCHP-R blue) of the first ``figure_images`` (at least 1) images of ``batch``."""
+    LCHP-R blue) of the first ``config.eval.figure_images`` images of ``batch`` (0: none)."""
+    num_images = min(self.config.eval.figure_images, len(batch["image"]))
+    if num_images <= 0:
+      return []
     path = os.path.join(out_dir, f"lchp_{tag}.png")
-    return [str(lchp_figures.save_fig2(self, state, batch, path, max(self.c.figure_images, 1)))]
+    return [str(lchp_figures.save_fig2(self, state, batch, path, num_images))]
 
   def on_epoch_end(self, state, ctx):
     counts = {k: float(np.asarray(v)) for k, v in state.extras["counts"].items()}
@@ -433,7 +396,7 @@ class LCHP(base.Method):
              "kept_gt_known": 100.0 * counts["kept_gt_known"] / max(counts["kept_with_gt"], 1.0),
              "all_gt_known": 100.0 * counts["all_gt_known"] / max(counts["with_gt"], 1.0)}
     last_epoch = ctx.epoch * self.info.steps_per_epoch >= self.stage_steps(ctx.stage)
-    if last_epoch and ctx.is_main_process and self.c.figure_images > 0:
+    if last_epoch and ctx.is_main_process:
       for path in self.write_figures(state, ctx.sample_batch, os.path.join(ctx.workdir, "figures"),
                                      f"{ctx.stage}_step{ctx.step}"):
         ctx.writer.write_text(f"wrote {path}")

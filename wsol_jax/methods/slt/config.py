@@ -40,11 +40,11 @@ def default_config() -> ml_collections.ConfigDict:
       "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
       "head": "linear",  # 'linear': GAP (of a map) + dropout + FC; 'none': the backbone's logits
       "dropout_rate": 0.0,
-      "ten_crop": True,  # test-time ten-crop from the eval image resized to data.resize_size
-      # Overrides of config.train for this stage (any config.train field; unset = inherited).
-      "train": ml_collections.ConfigDict({"num_epochs": 4.0, "num_steps": -1})})
-  # Figures: the fixed first images of the eval split after every localization epoch.
-  c.figure_images = 8
+      "ten_crop": True})  # test-time ten-crop from the eval image resized to data.resize_size
+  # The localization stage trains with config.train; the classifier stage with config.train's
+  # fields replaced by these (any config.train field; unset = inherited).
+  c.stage_train = ml_collections.ConfigDict({
+      "classifier": ml_collections.ConfigDict({"num_epochs": 4.0, "num_steps": -1})})
   return c
 
 
@@ -93,10 +93,10 @@ def paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.Config
     config.slt.smt_k, config.slt.smt_alpha = 30, 0.4
     # fc7 features and a new 200-way fc8, fine-tuned (the paper gives no schedule for it).
     config.slt.classifier.backbone_kwargs = {"output": "pre_logits"}
-    config.slt.classifier.train.num_epochs = 30.0
-    config.slt.classifier.train.lr = 1e-3
-    config.slt.classifier.train.schedule = "step"
-    config.slt.classifier.train.decay_boundaries_epochs = (20.0,)
+    config.slt.stage_train.classifier.num_epochs = 30.0
+    config.slt.stage_train.classifier.lr = 1e-3
+    config.slt.stage_train.classifier.schedule = "step"
+    config.slt.stage_train.classifier.decay_boundaries_epochs = (20.0,)
   else:
     config.data.max_boxes = 16  # ImageNet images may hold several boxes
     config.train.num_epochs = 2.0
@@ -106,5 +106,5 @@ def paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.Config
     # "We directly use the pre-trained weights provided by PyTorch": VGG16 with its own fc8.
     config.slt.classifier.backbone_kwargs = {"output": "logits", "num_classes": 1000}
     config.slt.classifier.head = "none"
-    config.slt.classifier.train.num_epochs = 0.0
+    config.slt.stage_train.classifier.num_epochs = 0.0
   return config

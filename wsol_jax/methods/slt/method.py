@@ -23,7 +23,6 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from wsol_jax.localization import boxes as box_lib
@@ -88,7 +87,6 @@ class SLTNet(base.Method):
     self.has_classifier = bool(s.classifier.enabled)
     self.primary_eval_group = "system" if self.has_regressor else "localizer"
     self.dtype = blocks.canonical_dtype(config.model.dtype)
-    self.classifier_train = self._classifier_train_config()
     j = s.jitter
     self.jitter_kwargs = dict(brightness=j.brightness, contrast=j.contrast,
                               saturation=j.saturation, hue=j.hue, flip_prob=j.flip_prob,
@@ -98,11 +96,12 @@ class SLTNet(base.Method):
     self.fill = common.zero_rgb(config.model.backbone, config.model.backbone_kwargs)
     loc_groups = dict(cam_method.LOCALIZER_GROUPS, **(_REGRESSOR_GROUPS if self.has_regressor
                                                        else {}))
-    self.tx_loc = common.network_optimizer(config.train, loc_groups, info.steps_per_epoch,
+    self.tx_loc = common.network_optimizer(self.stage_train(LOCALIZATION), loc_groups,
+                                           info.steps_per_epoch,
                                            self.stage_steps(LOCALIZATION),
                                            trained=("localizer", "regressor"))
     if self.has_classifier:
-      self.tx_cls = common.network_optimizer(self.classifier_train, _CLASSIFIER_GROUPS,
+      self.tx_cls = common.network_optimizer(self.stage_train(CLASSIFIER), _CLASSIFIER_GROUPS,
                                              info.steps_per_epoch, self.stage_steps(CLASSIFIER),
                                              trained=("classifier",))
     self._figure_fn = None
@@ -110,22 +109,8 @@ class SLTNet(base.Method):
   # ------------------------------------------------------------------------------------------
   # Configuration helpers.
 
-  def _classifier_train_config(self) -> ml_collections.ConfigDict:
-    """config.train with config.slt.classifier.train's fields replaced (the classifier stage)."""
-    train = ml_collections.ConfigDict(self.config.train.to_dict())
-    for key, value in self.config.slt.classifier.train.items():
-      if key not in train:
-        raise ValueError(f"config.slt.classifier.train.{key} is not a config.train field")
-      train[key] = value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
-    return train
-
-  def stages(self):
-    out = [base.Stage(LOCALIZATION, ts.duration_steps(self.config.train, "num",
-                                                      self.info.steps_per_epoch))]
-    if self.config.slt.classifier.enabled:
-      out.append(base.Stage(CLASSIFIER, ts.duration_steps(self.config.slt.classifier.train, "num",
-                                                          self.info.steps_per_epoch)))
-    return tuple(out)
+  def stage_names(self):
+    return (LOCALIZATION, CLASSIFIER) if self.has_classifier else (LOCALIZATION,)
 
   # ------------------------------------------------------------------------------------------
   # Networks.
@@ -215,8 +200,8 @@ class SLTNet(base.Method):
                                        mutable=["batch_stats"])
       logits = out_o["logits"]
       smt = losses.smt_loss(logits, labels, s.smt_k, s.smt_alpha)
-      terms = {"smt": jnp.mean(smt)}
-      loss = terms["smt"]
+      terms = {"loss_smt": jnp.mean(smt)}
+      loss = terms["loss_smt"]
       if use_vst:
         # BatchNorm statistics are kept from the original pass only (eval images are not jittered).
         out_t, _ = localizer.apply(loc_vars, images_t, train=True, rngs=dropout,
@@ -229,11 +214,11 @@ class SLTNet(base.Method):
           maps_o = jax.lax.stop_gradient(maps_o)
         elif s.vst_stop_gradient == "transformed":
           maps_it = jax.lax.stop_gradient(maps_it)
-        terms["vst"] = jnp.mean(losses.vst_loss(maps_o, maps_it))
-        loss = loss + s.vst_weight * terms["vst"]
+        terms["loss_vst"] = jnp.mean(losses.vst_loss(maps_o, maps_it))
+        loss = loss + s.vst_weight * terms["loss_vst"]
         if s.smt_on_transformed:
           smt_t = jnp.mean(losses.smt_loss(out_t["logits"], labels, s.smt_k, s.smt_alpha))
-          loss = loss + 0.5 * (smt_t - terms["smt"])
+          loss = loss + 0.5 * (smt_t - terms["loss_smt"])
       pseudo = None
       if regressor is not None:
         pseudo = pseudo_box_normalized_xyxy(self.localization_map(out_o, labels), (h, w),
@@ -241,8 +226,9 @@ class SLTNet(base.Method):
         reg_vars = common.network_variables(state, "regressor", params["regressor"])
         pred, reg_updates = regressor.apply(reg_vars, images, train=True, rngs=dropout,
                                             mutable=["batch_stats"])
-        terms["reg"] = jnp.mean(losses.smooth_l1_loss(pred, pseudo, s.regressor.smooth_l1_beta))
-        loss = loss + s.regressor.weight * terms["reg"]
+        terms["loss_reg"] = jnp.mean(losses.smooth_l1_loss(pred, pseudo,
+                                                           s.regressor.smooth_l1_beta))
+        loss = loss + s.regressor.weight * terms["loss_reg"]
         updates = {"localizer": updates.get("batch_stats", {}),
                    "regressor": reg_updates.get("batch_stats", {})}
       else:
@@ -333,11 +319,14 @@ class SLTNet(base.Method):
   # ------------------------------------------------------------------------------------------
   # Figures (the paper's Fig. 5 and 6; :mod:`wsol_jax.methods.slt.figures`).
 
-  def figure_data(self, state, batch) -> dict[str, np.ndarray]:
-    """Host arrays for the figures of ``batch``'s first ``config.slt.figure_images`` images."""
+  def figure_data(self, state, batch) -> dict[str, np.ndarray] | None:
+    """Host arrays for the figures of ``batch``'s first ``config.eval.figure_images`` images (None
+    when that is 0)."""
+    k = min(self.config.eval.figure_images, len(batch["image"]))
+    if k <= 0:
+      return None
     if self._figure_fn is None:
       self._figure_fn = jax.jit(lambda s, b: figures.figure_arrays(self, s, b))
-    k = max(1, min(self.config.slt.figure_images, len(batch["image"])))
     small = {key: np.asarray(batch[key])[:k] for key in ("image", "label", "bboxes",
                                                          "bboxes_valid")}
     out = jax.device_get(self._figure_fn(state, {"image": small["image"],
@@ -346,13 +335,15 @@ class SLTNet(base.Method):
 
   def write_figures(self, state, batch, out_dir: str, tag: str) -> list[str]:
     """``out_dir/slt_<tag>.png`` (one row per image: [image + boxes | heat map + boxes]) and, when
-    the training hook saved per-epoch data there, ``out_dir/slt_epochs.png``."""
-    return figures.write_figures(self.figure_data(state, batch), out_dir, tag)
+    the training hook saved per-epoch data there, ``out_dir/slt_epochs.png``; none when
+    ``config.eval.figure_images`` is 0."""
+    data = self.figure_data(state, batch)
+    return [] if data is None else figures.write_figures(data, out_dir, tag)
 
   def on_epoch_end(self, state, ctx: base.HookContext):
     if ctx.stage != LOCALIZATION:
       return {}
     data = self.figure_data(state, ctx.sample_batch)
-    if ctx.is_main_process:
+    if data is not None and ctx.is_main_process:
       figures.save_epoch_data(data, os.path.join(ctx.workdir, "figures"), ctx.epoch)
     return {}
