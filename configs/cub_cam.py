@@ -9,22 +9,21 @@ resized to 256, random 224 crop + flip; evaluation at 224 with CAM thresholds ev
 Prepare CUB first: ``python -m wsol_jax.data.prepare --dataset=cub --manual_dir=DIR``.
 """
 
+import pathlib
+
 from wsol_jax import config_defaults
+
+common = config_defaults.load_config_module(pathlib.Path(__file__).with_name("common.py"))
 
 
 def get_config():
-  config = config_defaults.paper_base_config("cam", "cub", 224, 256, "vgg16")
+  config = common.paper_base_config("cam", "cub", 224, 256, "vgg16")
   config.model.head_channels = 1024  # weights: torchvision vgg16 (wsol_jax.models.pretrained)
 
-  config.train.batch_size = 32
+  common.paper_sgd(config, batch_size=32, lr=1.268269e-5, lr_mults={"backbone": 1.0, "head": 10.0},
+                   weight_decay=5e-4, nesterov=True, schedule="step", decay_factor=0.1,
+                   decay_boundaries_epochs=(14.0, 29.0, 44.0))
   config.train.num_epochs = 50.0
-  config.train.lr = 1.268269e-5
-  config.train.lr_mults = {"backbone": 1.0, "head": 10.0}
-  config.train.nesterov = True
-  config.train.weight_decay = 5e-4
-  config.train.schedule = "step"
-  config.train.decay_factor = 0.1
-  config.train.decay_boundaries_epochs = (14.0, 29.0, 44.0)
   config.train.log_every_steps = 50
   config.train.eval_every_epochs = 10.0
 

@@ -5,14 +5,18 @@ lr 2e-4, batch 16, 4 epochs; alpha 0.4, K 30, beta 10; images resized to 256, ra
 Localizer CAM-VGG16; regressor VGG16 + GAP + FC-ReLU-FC + sigmoid; classifier torchvision's VGG16
 with a new 200-way fc8, fine-tuned (schedule: our choice, see docs/ALGORITHMS.md). All start from
 ImageNet weights. Test: ten-crop classification, single-image localization. Every value is in
-:func:`wsol_jax.methods.slt.method.paper_config`.
+``slt_paper_config`` in configs/common.py.
 
 Prepare CUB first: ``python -m wsol_jax.data.prepare --dataset=cub --manual_dir=DIR``, and place
 the VGG16 weights (``model.pretrained``; see wsol_jax/models/pretrained.py).
 """
 
-from wsol_jax.methods.slt import method as slt
+import pathlib
+
+from wsol_jax import config_defaults
+
+common = config_defaults.load_config_module(pathlib.Path(__file__).with_name("common.py"))
 
 
 def get_config():
-  return slt.paper_config("cub")
+  return common.slt_paper_config("cub")

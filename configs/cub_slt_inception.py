@@ -11,8 +11,12 @@ Prepare CUB first: ``python -m wsol_jax.data.prepare --dataset=cub --manual_dir=
 are fetched as ``torchvision:inception_v3`` (or set ``--config.model.pretrained=PATH``).
 """
 
-from wsol_jax.methods.slt import method as slt
+import pathlib
+
+from wsol_jax import config_defaults
+
+common = config_defaults.load_config_module(pathlib.Path(__file__).with_name("common.py"))
 
 
 def get_config():
-  return slt.paper_config("cub", backbone="inception_v3")
+  return common.slt_paper_config("cub", backbone="inception_v3")

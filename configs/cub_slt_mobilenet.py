@@ -6,11 +6,15 @@ stride 16 of CAM-VGG16, so the VST canvas multiple stays 16); classifier: the fu
 (pooled features) with a new 200-way FC.
 """
 
-from wsol_jax.methods.slt import method as slt
+import pathlib
+
+from wsol_jax import config_defaults
+
+common = config_defaults.load_config_module(pathlib.Path(__file__).with_name("common.py"))
 
 
 def get_config():
-  config = slt.paper_config("cub")
+  config = common.slt_paper_config("cub")
   config.model.backbone = "mobilenet_v1"
   config.model.backbone_kwargs = {"width": 1.0, "last_stride": 1}
   config.model.pretrained = "imagenet"  # keras:mobilenet_v1_100

@@ -11,8 +11,12 @@ Prepare the data first: ``python -m wsol_jax.data.prepare --dataset=imagenet_loc
 dataset's ``info.metadata["max_boxes"]`` if it is larger.
 """
 
-from wsol_jax.methods.slt import method as slt
+import pathlib
+
+from wsol_jax import config_defaults
+
+common = config_defaults.load_config_module(pathlib.Path(__file__).with_name("common.py"))
 
 
 def get_config():
-  return slt.paper_config("imagenet_loc", backbone="inception_v3")
+  return common.slt_paper_config("imagenet_loc", backbone="inception_v3")

@@ -19,8 +19,8 @@ def get_config():
   config.model.backbone_kwargs = {"widths": (16, 32, 64), "convs_per_stage": 1}
   config.lchp = lchp.default_lchp_config()
   config.lchp.bap_feature_scale = 10.0  # 100 (WS-DAN) makes the FC's steps 100x larger
-  config.train.num_epochs = 8.0
-  config.lchp.stage_train.refine.num_epochs = 6.0
+  config.train.num_epochs = 8.0  # the init stage (LCHP-I)
+  config.lchp.stage_train.refine.num_epochs = 6.0  # LCHP-R
   # Table 3 of the paper: delta decides the pseudo-boxes. On synthetic_wsol a from-scratch net's
   # attention sits on the small part, and 0.5 is the value whose merged boxes cover the object
   # (the sweep behind it is in the README's LCHP section).

@@ -14,7 +14,7 @@ from wsol_jax.training import method as base
 from wsol_jax.models import registry as model_registry
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
-CONFIG_FILES = sorted(CONFIG_DIR.glob("*.py"))
+CONFIG_FILES = sorted(p for p in CONFIG_DIR.glob("*.py") if p.stem != "common")  # common: recipes
 
 
 def load_config(path: pathlib.Path):

@@ -2,7 +2,8 @@
 
 ``get_base_config()`` returns an ``ml_collections.ConfigDict`` with every field the shared loop reads.
 Config files import it, change fields and add their method's section (``config.slt``,
-``config.lchp``); ``main.py`` loads them with ``lock_config=True``, so a misspelled override fails.
+``config.lchp``); the papers' recipes they share are in ``configs/common.py``. ``main.py`` loads
+them with ``lock_config=True``, so a misspelled override fails.
 
 Durations: a field ``<name>_epochs`` (float) may have a twin ``<name>_steps`` (int); the twin wins
 when it is > 0. :func:`wsol_jax.training.train_state.duration_steps` is the one place that converts them.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import pathlib
+import types
 
 import ml_collections
 from ml_collections import config_dict
@@ -24,15 +26,21 @@ def _data_config() -> ml_collections.ConfigDict:
   return pipeline.default_data_config()
 
 
-def load_config_file(path) -> ml_collections.ConfigDict:
-  """``get_config()`` of a config file, loaded by path (``configs/`` is not a package)."""
+def load_config_module(path) -> types.ModuleType:
+  """A Python file of ``configs/`` as a module, loaded by path (``configs/`` is not a package; e.g.
+  ``configs/common.py``, the papers' shared recipes)."""
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"config file {path} not found")
   spec = importlib.util.spec_from_file_location(f"wsol_config_{path.stem}", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config()
+  return module
+
+
+def load_config_file(path) -> ml_collections.ConfigDict:
+  """``get_config()`` of a config file, loaded by path."""
+  return load_config_module(path).get_config()
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -126,21 +134,3 @@ FINGERPRINT_FIELDS = ("seed", "method", "data", "model", "train.batch_size", "tr
 # (data.worker_count stays in: a saved grain iterator resumes only with the same worker count.)
 FINGERPRINT_IGNORED_KEYS = ("data_dir", "manual_dir", "worker_buffer_size", "read_threads",
                             "prefetch_examples", "eval_split", "eval_mode", "pretrained")
-
-
-def paper_base_config(method: str, dataset: str, image_size: int, resize_size: int,
-                      backbone: str, backbone_kwargs=None) -> ml_collections.ConfigDict:
-  """The base of the papers' real-data settings: images resized to ``resize_size`` then randomly
-  cropped to ``image_size``, an ImageNet pretrained ``backbone``, 4 data workers. The rest of the
-  papers' common recipe is the base config's defaults: horizontal flip, evaluation images resized
-  to ``image_size``, SGD momentum 0.9 with L2 weight decay, a checkpoint every epoch."""
-  config = get_base_config()
-  config.method = method
-  config.data.name = dataset
-  config.data.image_size = image_size
-  config.data.resize_size = resize_size
-  config.data.worker_count = 4
-  config.model.backbone = backbone
-  config.model.backbone_kwargs = dict(backbone_kwargs or {})
-  config.model.pretrained = "imagenet"
-  return config

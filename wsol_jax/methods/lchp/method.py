@@ -95,32 +95,6 @@ def default_lchp_config() -> ml_collections.ConfigDict:
   return c
 
 
-def paper_config(dataset: str) -> ml_collections.ConfigDict:
-  """The paper's settings common to its three datasets (Sec. 4.3), for ``configs/*_lchp.py``.
-
-  InceptionV3-BAP classifier (Mixed_6e cut, ImageNet weights) and an InceptionV3 regressor; SGD
-  (momentum 0.9, L2 weight decay 1e-5), batch 32, lr 2e-3, the classifier's lr x0.9 after every
-  epoch and the regressor's constant; images resized to 512 and randomly cropped to 448 + flip
-  (evaluation: resized to 448). Dataset files set the epochs, delta and the refinement lr.
-  """
-  from wsol_jax import config_defaults  # pylint: disable=import-outside-toplevel
-  config = config_defaults.paper_base_config("lchp", dataset, 448, 512, "inception_v3",
-                                             {"output": "features"})  # Mixed_6e
-  config.lchp = default_lchp_config()
-  config.train.batch_size = 32
-  config.train.lr = 2e-3
-  config.train.lr_mults = {"classifier": 1.0, "regressor": 1.0}
-  config.train.nesterov = False
-  config.train.weight_decay = 1e-5
-  config.train.schedule = "exponential"
-  config.train.decay_factor = 0.9
-  config.train.decay_every_epochs = 1.0
-  config.train.schedule_overrides = {"regressor": "constant"}
-  config.train.log_every_steps = 50
-  config.eval.batch_size = 32
-  return config
-
-
 def check_lchp_config(c: ml_collections.ConfigDict) -> None:
   """One-line errors for bad ``config.lchp`` values."""
   common.check_choice("lchp", "attention_source", c.attention_source, ATTENTION_SOURCES)

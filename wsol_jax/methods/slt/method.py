@@ -31,7 +31,7 @@ from wsol_jax.methods import cam as cam_method
 from wsol_jax.methods import common
 from wsol_jax.methods.slt import figures, losses
 from wsol_jax.methods.slt import vst as transforms
-from wsol_jax.methods.slt.config import default_config, paper_config  # noqa: F401  (re-exported)
+from wsol_jax.methods.slt.config import default_config  # noqa: F401  (re-exported)
 from wsol_jax.models import blocks, heads
 from wsol_jax.models import classifier as classifier_lib
 from wsol_jax.models.regressor import BoxRegressor, ordered_box_xyxy

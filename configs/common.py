@@ -1,0 +1,139 @@
+"""The papers' recipes, shared by the files in configs/ (the methods keep only their knobs).
+
+configs/ is not a package: a config file loads this one by path::
+
+  common = config_defaults.load_config_module(pathlib.Path(__file__).with_name("common.py"))
+
+* :func:`paper_base_config`: the real-data base (resize + random crop, ImageNet weights);
+* :func:`paper_sgd`: the optimiser every paper here used (SGD, momentum 0.9, PyTorch's L2 weight
+  decay) with its batch, lr, lr groups and schedule;
+* :func:`slt_paper_config` (SLT-Net, Guo et al., CVPR 2021, Sec. 4.1) and
+  :func:`lchp_paper_config` (LCHP, Sun & Zhu, Sec. 4.3).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from wsol_jax import config_defaults
+from wsol_jax.methods.lchp import method as lchp
+from wsol_jax.methods.slt import config as slt_config
+
+
+def paper_base_config(method: str, dataset: str, image_size: int, resize_size: int,
+                      backbone: str, backbone_kwargs=None) -> ml_collections.ConfigDict:
+  """The base of the papers' real-data settings: images resized to ``resize_size`` then randomly
+  cropped to ``image_size``, an ImageNet pretrained ``backbone``, 4 data workers. The rest of the
+  papers' common recipe is the base config's defaults: horizontal flip, evaluation images resized
+  to ``image_size``, a checkpoint every epoch."""
+  config = config_defaults.get_base_config()
+  config.method = method
+  config.data.name = dataset
+  config.data.image_size = image_size
+  config.data.resize_size = resize_size
+  config.data.worker_count = 4
+  config.model.backbone = backbone
+  config.model.backbone_kwargs = dict(backbone_kwargs or {})
+  config.model.pretrained = "imagenet"
+  return config
+
+
+def paper_sgd(config: ml_collections.ConfigDict, *, batch_size: int, lr: float, lr_mults: dict,
+              weight_decay: float, nesterov: bool = False, schedule: str = "constant",
+              **schedule_fields) -> ml_collections.ConfigDict:
+  """The papers' optimiser in ``config.train``: SGD with momentum 0.9 and L2 weight decay added to
+  the gradient (PyTorch's ``SGD(weight_decay=...)``), global ``batch_size``, base ``lr`` scaled per
+  parameter group by ``lr_mults``, and ``schedule`` with its fields (``decay_factor``,
+  ``decay_boundaries_epochs``, ``decay_every_epochs``, ``schedule_overrides``, ...)."""
+  train = config.train
+  train.optimizer = "sgd"
+  train.momentum = 0.9
+  train.nesterov = nesterov
+  train.weight_decay = weight_decay
+  train.weight_decay_mode = "l2"
+  train.batch_size = batch_size
+  train.lr = lr
+  train.lr_mults = lr_mults
+  train.schedule = schedule
+  for key, value in schedule_fields.items():
+    if key not in train:
+      raise ValueError(f"paper_sgd: {key!r} is not a config.train field")
+    train[key] = value
+  return config
+
+
+# SLT-Net's backbones and their input sizes: (model input, resize before the random crop).
+_SLT_SIZES = {"vgg16": (224, 256), "inception_v3": (299, 320)}
+
+
+def slt_paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.ConfigDict:
+  """SLT-Net's setting (Sec. 4.1) for ``dataset`` 'cub' or 'imagenet_loc' (full config), with
+  every network on ``backbone``: 'vgg16' (described below) or 'inception_v3' (320 -> random 299
+  crop; localizer and regressor on the Mixed_6e map, classifier the full InceptionV3).
+
+  Localization branch: SGD momentum 0.9, weight decay 5e-4, lr 2e-4 (new layers x10), batch 16,
+  256 -> random 224 crop + flip; CUB: 4 epochs, alpha 0.4, K 30; ImageNet: 2 epochs, alpha 0.2,
+  K 100; beta 10. Localizer CAM-VGG16; regressor VGG16 conv5_3 + GAP + FC 512 + ReLU + FC 4 +
+  sigmoid (PSOL's VGG-GAP); classifier torchvision's VGG16 (CUB: new 200-way fc8, fine-tuned;
+  ImageNet: used as it is). All from ImageNet weights.
+  """
+  if dataset not in ("cub", "imagenet_loc"):
+    raise ValueError(f"SLT-Net paper settings exist for 'cub' and 'imagenet_loc', not {dataset!r}")
+  if backbone not in _SLT_SIZES:
+    raise ValueError(f"SLT-Net paper backbones are {tuple(_SLT_SIZES)}, not {backbone!r}")
+  config = paper_base_config("slt", dataset, *_SLT_SIZES[backbone], backbone)
+  config.model.head_channels = 1024
+  # New layers (CAM head, regressor FCs) at x10, the CAM-VGG16 convention the paper builds on.
+  paper_sgd(config, batch_size=16, lr=2e-4, lr_mults={"backbone": 1.0, "head": 10.0},
+            weight_decay=5e-4)
+  config.train.eval_every_epochs = 1.0
+  config.eval.batch_size = 64
+
+  config.slt = slt_config.default_config()
+  config.slt.vst_weight = 10.0
+  config.slt.canvas_multiple = 16  # CAM-VGG16's stride
+  config.slt.regressor.hidden_units = 512
+  config.slt.classifier.backbone = backbone
+  classifier_train = config.slt.stage_train.classifier
+  if dataset == "cub":
+    config.train.num_epochs = 4.0
+    config.train.log_every_steps = 50
+    config.eval.cam_curve_interval = 0.001
+    config.slt.smt_k, config.slt.smt_alpha = 30, 0.4
+    # fc7 features and a new 200-way fc8, fine-tuned (the paper gives no schedule for it).
+    config.slt.classifier.backbone_kwargs = {"output": "pre_logits"}
+    classifier_train.num_epochs = 30.0
+    classifier_train.lr = 1e-3
+    classifier_train.schedule = "step"
+    classifier_train.decay_boundaries_epochs = (20.0,)
+  else:
+    config.data.max_boxes = 16  # ImageNet images may hold several boxes
+    config.train.num_epochs = 2.0
+    config.train.log_every_steps = 200
+    config.eval.cam_curve_interval = 0.01
+    config.slt.smt_k, config.slt.smt_alpha = 100, 0.2
+    # "We directly use the pre-trained weights provided by PyTorch": VGG16 with its own fc8.
+    config.slt.classifier.backbone_kwargs = {"output": "logits", "num_classes": 1000}
+    config.slt.classifier.head = "none"
+    classifier_train.num_epochs = 0.0
+  return config
+
+
+def lchp_paper_config(dataset: str) -> ml_collections.ConfigDict:
+  """LCHP's settings common to its three datasets (Sec. 4.3), for ``configs/*_lchp.py``.
+
+  InceptionV3-BAP classifier (Mixed_6e cut, ImageNet weights) and an InceptionV3 regressor; SGD
+  (momentum 0.9, L2 weight decay 1e-5), batch 32, lr 2e-3, the classifier's lr x0.9 after every
+  epoch and the regressor's constant; images resized to 512 and randomly cropped to 448 + flip
+  (evaluation: resized to 448). Dataset files set the epochs (``train.num_epochs``: the init stage;
+  ``lchp.stage_train.refine.num_epochs``), delta and the refinement lr.
+  """
+  config = paper_base_config("lchp", dataset, 448, 512, "inception_v3",
+                             {"output": "features"})  # Mixed_6e
+  config.lchp = lchp.default_lchp_config()
+  paper_sgd(config, batch_size=32, lr=2e-3, lr_mults={"classifier": 1.0, "regressor": 1.0},
+            weight_decay=1e-5, schedule="exponential", decay_factor=0.9, decay_every_epochs=1.0,
+            schedule_overrides={"regressor": "constant"})
+  config.train.log_every_steps = 50
+  config.eval.batch_size = 32
+  return config
