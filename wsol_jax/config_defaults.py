@@ -65,6 +65,30 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict) -> None:
       raise ValueError(f"unknown config field {dotted!r}: {e}") from e
 
 
+def describe_bad_override(argv) -> str | None:
+  """The first ``--config.a.b=v`` of a command line (``argv``) naming a field that the
+  ``--config=`` file does not have, as a one-line message (None if there is none)."""
+  config_file = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  if config_file is None:
+    return None
+  try:
+    config = load_config_file(config_file.split(":")[0])
+  except Exception:  # pylint: disable=broad-except
+    return None
+  for arg in argv:
+    if not arg.startswith("--config."):
+      continue
+    path = arg[len("--config."):].split("=", 1)[0]
+    node = config
+    for i, part in enumerate(path.split(".")):
+      if not hasattr(node, "keys") or part not in node.keys():
+        parent = ".".join(path.split(".")[:i]) or "config"
+        known = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "(not a section)"
+        return f"unknown config field {path!r} in {arg}; {parent} has: {known}"
+      node = node[part]
+  return None
+
+
 def get_base_config() -> ml_collections.ConfigDict:
   """Every field the loop and the CAM method read, with the CAM-on-synthetic defaults."""
   config = ml_collections.ConfigDict()

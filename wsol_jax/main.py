@@ -103,35 +103,12 @@ def main(argv):
   return 0
 
 
-def _describe_bad_override(argv) -> str | None:
-  """The first ``--config.a.b=v`` naming a field the config file does not have, as a message."""
-  config_file = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
-  if config_file is None:
-    return None
-  try:
-    config = config_defaults.load_config_file(config_file.split(":")[0])
-  except Exception:  # pylint: disable=broad-except
-    return None
-  for arg in argv:
-    if not arg.startswith("--config."):
-      continue
-    path = arg[len("--config."):].split("=", 1)[0]
-    node = config
-    for i, part in enumerate(path.split(".")):
-      if not hasattr(node, "keys") or part not in node.keys():
-        parent = ".".join(path.split(".")[:i]) or "config"
-        known = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "(not a section)"
-        return f"unknown config field {path!r} in {arg}; {parent} has: {known}"
-      node = node[part]
-  return None
-
-
 def parse_flags(argv):
   """absl flag parsing with one-line errors (a bad --config override raises deep inside)."""
   try:
     return flags.FLAGS(argv)
   except Exception as e:  # pylint: disable=broad-except
-    message = _describe_bad_override(argv) or " ".join(str(e).split())
+    message = config_defaults.describe_bad_override(argv) or " ".join(str(e).split())
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
 
