@@ -16,10 +16,7 @@ from wsol_jax.localization import boxes as B
 
 def test_format_conversions_known_values():
   xyxy = np.array([[10., 20., 50., 80.], [0., 0., 1., 1.]])
-  np.testing.assert_array_equal(B.xyxy_to_xywh(xyxy), [[10, 20, 40, 60], [0, 0, 1, 1]])
   np.testing.assert_array_equal(B.xyxy_to_cxcywh(xyxy), [[30, 50, 40, 60], [.5, .5, 1, 1]])
-  np.testing.assert_array_equal(B.xywh_to_xyxy(B.xyxy_to_xywh(xyxy)), xyxy)
-  np.testing.assert_array_equal(B.cxcywh_to_xyxy(B.xyxy_to_cxcywh(xyxy)), xyxy)
   normalized = B.normalize_xyxy(xyxy, 100, 200)
   np.testing.assert_allclose(normalized[0], [.1, .1, .5, .4])
   np.testing.assert_allclose(B.denormalize_xyxy(normalized, 100, 200), xyxy)
@@ -32,7 +29,7 @@ def test_normalize_per_example_sizes():
 
 
 # ----------------------------------------------------------------------------------------------
-# IoU: wsolevaluation's published cases (evaluation_test.py) and continuous IoU.
+# IoU: wsolevaluation's published cases (evaluation_test.py) and GT-known hits.
 
 
 def test_metric_iou_wsolevaluation_cases():
@@ -74,13 +71,17 @@ def test_resize_then_truncate_equals_python_int_exhaustively(dtype):
                                             (107, 107), (224, 224)))[0] == 224
 
 
-def test_continuous_iou_known_values_and_degenerate():
-  a = np.array([0., 0., 4., 4.])
-  np.testing.assert_allclose(B.iou_xyxy(a, np.array([2., 2., 6., 6.])), 4 / 28)
-  np.testing.assert_allclose(B.iou_xyxy(a, a), 1.0)
-  np.testing.assert_allclose(B.iou_xyxy(a, np.array([4., 0., 8., 4.])), 0.0)  # touching
-  np.testing.assert_allclose(B.iou_xyxy(np.zeros(4), np.zeros(4)), 0.0)  # empty union
-  np.testing.assert_allclose(B.pairwise_iou_xyxy(a[None], np.stack([a, a + 2])), [[1, 4 / 28]])
+def test_gt_known_hits_use_the_protocol_iou_and_any_valid_gt_box():
+  # Protocol IoU of [0, 0, 9, 9] (100 px) with [0, 0, 9, 4] (50 px) is exactly 0.5: a hit.
+  pred = np.array([[0., 0., 9., 9.]] * 3)
+  gt = np.array([[[0., 0., 9., 4.], [50., 50., 60., 60.]],
+                 [[50., 50., 60., 60.], [0., 0., 9., 9.]],  # the second box hits
+                 [[0., 0., 9., 9.], [0., 0., 0., 0.]]])
+  valid = np.array([[True, True], [True, True], [False, False]])  # no GT: never a hit
+  for xp in (np, jnp):
+    hit, has_gt = B.gt_known_hits(xp.asarray(pred), xp.asarray(gt), xp.asarray(valid), (64, 64))
+    np.testing.assert_array_equal(np.asarray(hit), [1, 1, 0])
+    np.testing.assert_array_equal(np.asarray(has_gt), [1, 1, 0])
 
 
 def test_degenerate_clip_and_border_boxes():
@@ -119,9 +120,7 @@ def test_transforms_follow_the_image():
   box = np.array([3., 2., 9., 7.])
   image = _mask_of(box, height, width)
   np.testing.assert_array_equal(B.hflip_xyxy(box, width), _box_of(image[:, ::-1]))
-  np.testing.assert_array_equal(B.vflip_xyxy(box, height), _box_of(image[::-1]))
   np.testing.assert_array_equal(B.crop_xyxy(box, 1, 2, 8, 10), _box_of(image[1:9, 2:12]))
-  np.testing.assert_array_equal(B.pad_xyxy(box, 3, 5), _box_of(np.pad(image, ((3, 0), (5, 0)))))
   upsampled = np.repeat(np.repeat(image, 3, axis=0), 2, axis=1)  # exact per-axis resize
   np.testing.assert_array_equal(B.resize_xyxy(box, (height, width), (36, 32)),
                                 _box_of(upsampled))
@@ -133,10 +132,8 @@ def test_transforms_follow_the_image():
 def test_transform_known_values_and_border():
   box = np.array([1., 2., 4., 6.])
   np.testing.assert_array_equal(B.hflip_xyxy(box, 10), [6, 2, 9, 6])
-  np.testing.assert_array_equal(B.vflip_xyxy(box, 10), [1, 4, 4, 8])
   border = np.array([0., 0., 10., 10.])  # the whole image
   np.testing.assert_array_equal(B.hflip_xyxy(border, 10), border)
-  np.testing.assert_array_equal(B.vflip_xyxy(border, 10), border)
   # A crop that cuts the box keeps the inside part; one that misses it leaves a degenerate box.
   np.testing.assert_array_equal(B.crop_xyxy(box, 3, 2, 5, 5), [0, 0, 2, 3])
   assert B.is_degenerate_xyxy(B.crop_xyxy(box, 0, 6, 4, 4))
@@ -148,20 +145,17 @@ def test_round_trips():
   boxes = np.concatenate([xy0, xy0 + rng.uniform(1, 20, (20, 2))], axis=1)
   height, width = 64, 80
   np.testing.assert_allclose(B.hflip_xyxy(B.hflip_xyxy(boxes, width), width), boxes)
-  np.testing.assert_allclose(B.vflip_xyxy(B.vflip_xyxy(boxes, height), height), boxes)
   np.testing.assert_allclose(
       B.resize_xyxy(B.resize_xyxy(boxes, (height, width), (37, 123)), (37, 123), (height, width)),
       boxes, rtol=1e-12)
   np.testing.assert_allclose(B.scale_xyxy(B.scale_xyxy(boxes, 1.3, 0.7), 1 / 1.3, 1 / 0.7), boxes,
                              rtol=1e-12)
-  # crop then pad back (the crop holds every box), and pad then crop back.
-  np.testing.assert_allclose(B.pad_xyxy(B.crop_xyxy(boxes, 4, 3, 60, 77), 4, 3), boxes)
-  np.testing.assert_allclose(B.crop_xyxy(B.pad_xyxy(boxes, 7, 9), 7, 9, height, width), boxes)
+  # crop then shift back (the crop holds every box).
+  np.testing.assert_allclose(B.translate_xyxy(B.crop_xyxy(boxes, 4, 3, 60, 77), 3, 4), boxes)
   np.testing.assert_allclose(B.translate_xyxy(B.translate_xyxy(boxes, 3, -2), -3, 2), boxes)
   # Normalised and format round trips.
   np.testing.assert_allclose(B.denormalize_xyxy(B.normalize_xyxy(boxes, width, height), width,
                                                 height), boxes)
-  np.testing.assert_allclose(B.cxcywh_to_xyxy(B.xyxy_to_cxcywh(boxes)), boxes)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -177,26 +171,24 @@ def test_jit_matches_numpy():
   @jax.jit
   def run(a, b, scale):
     return dict(
-        xywh=B.xyxy_to_xywh(a), back=B.xywh_to_xyxy(B.xyxy_to_xywh(a)),
         cxcywh=B.xyxy_to_cxcywh(a), norm=B.normalize_xyxy(a, 64, 48),
-        iou=B.pairwise_iou_xyxy(a, b), area=B.area_xyxy(a), degenerate=B.is_degenerate_xyxy(a),
+        area=B.area_xyxy(a), degenerate=B.is_degenerate_xyxy(a),
         clip=B.clip_xyxy(a, 32, 32), metric=B.pairwise_metric_iou_xyxy(
             B.to_metric_int_xyxy(a), B.to_metric_int_xyxy(b)),
         resize=B.resize_xyxy(a, (48, 64), (224, 224)), scale=B.scale_xyxy(a, scale, 2.0),
-        crop=B.crop_xyxy(a, 2, 3, 30, 30), pad=B.pad_xyxy(a, 2, 3),
-        hflip=B.hflip_xyxy(a, 64), vflip=B.vflip_xyxy(a, 48),
+        crop=B.crop_xyxy(a, 2, 3, 30, 30), hflip=B.hflip_xyxy(a, 64),
         pred=B.to_metric_pred_xyxy(a, 32, 32),
         for_metric=B.resize_xyxy_for_metric(a, 64, 48))
 
   got = run(jnp.asarray(a), jnp.asarray(b), jnp.float32(1.5))
   want = dict(
-      xywh=B.xyxy_to_xywh(a), back=a, cxcywh=B.xyxy_to_cxcywh(a), norm=B.normalize_xyxy(a, 64, 48),
-      iou=B.pairwise_iou_xyxy(a, b), area=B.area_xyxy(a), degenerate=B.is_degenerate_xyxy(a),
+      cxcywh=B.xyxy_to_cxcywh(a), norm=B.normalize_xyxy(a, 64, 48),
+      area=B.area_xyxy(a), degenerate=B.is_degenerate_xyxy(a),
       clip=B.clip_xyxy(a, 32, 32),
       metric=B.pairwise_metric_iou_xyxy(B.to_metric_int_xyxy(a), B.to_metric_int_xyxy(b)),
       resize=B.resize_xyxy(a, (48, 64), (224, 224)), scale=B.scale_xyxy(a, 1.5, 2.0),
-      crop=B.crop_xyxy(a, 2, 3, 30, 30), pad=B.pad_xyxy(a, 2, 3), hflip=B.hflip_xyxy(a, 64),
-      vflip=B.vflip_xyxy(a, 48), pred=B.to_metric_pred_xyxy(a, 32, 32),
+      crop=B.crop_xyxy(a, 2, 3, 30, 30), hflip=B.hflip_xyxy(a, 64),
+      pred=B.to_metric_pred_xyxy(a, 32, 32),
       for_metric=B.resize_xyxy_for_metric(a, 64, 48))
   for key, value in want.items():
     assert isinstance(got[key], jax.Array), key

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
+import scoremap_helpers
+
 from wsol_jax.localization import scoremaps as cam
 from wsol_jax.localization import scoremap_levels
 
@@ -176,7 +178,7 @@ def test_fast_device_path_agrees_with_host_component_tree():
     device = np.asarray(_largest(maps, jnp.full(len(maps), t), quantize=True))
     for i, scoremap in enumerate(maps):
       q = cam.scoremap_to_uint8(scoremap)
-      extent = scoremap_levels.largest_component_boxes_fast(q)[cam.threshold_levels(q.max(), t)]
+      extent = scoremap_helpers.largest_component_boxes_fast(q)[cam.threshold_levels(q.max(), t)]
       expected = [0, 0, 0, 0] if extent[0] < 0 else [extent[0], extent[1], extent[2] + 1,
                                                      extent[3] + 1]
       np.testing.assert_array_equal(device[i], expected, err_msg=f"t={t} map {i}")

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
+import scoremap_helpers
+
 from wsol_jax.localization import boxes as box_lib
 from wsol_jax.localization import scoremaps as cam
 from wsol_jax.localization import metrics
@@ -59,7 +61,7 @@ def test_level_ious_fast_equals_reference_for_all_regions_including_holes():
 def test_fast_largest_component_equals_brute_force_labelling():
   rng = np.random.default_rng(1)
   q = rng.integers(0, 12, (20, 26)).astype(np.uint8) * 20  # few levels, many ties and merges
-  extents = scoremap_levels.largest_component_boxes_fast(q)
+  extents = scoremap_helpers.largest_component_boxes_fast(q)
   for level in range(scoremap_levels.NUM_LEVELS):
     labels, num = scipy.ndimage.label(q > level, structure=np.ones((3, 3)))
     if num == 0:

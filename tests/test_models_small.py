@@ -51,15 +51,6 @@ def test_localizer_outputs_and_parameter_groups():
   np.testing.assert_allclose(cams.mean(axis=(1, 2)) + bias, out["logits"], rtol=1e-5, atol=1e-5)
 
 
-def test_localizer_linear_head_and_bad_head():
-  x = jnp.zeros((1, 16, 16, 3))
-  model = heads.Localizer("small_vgg", 4, backbone_kwargs={"widths": (4,)}, head="linear")
-  variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x))
-  assert set(variables["params"]["head"]) == {"fc"}
-  with pytest.raises(ValueError, match="unknown localizer head"):
-    jax.eval_shape(lambda: heads.Localizer("small_vgg", 4, head="mlp").init(jax.random.key(0), x))
-
-
 def test_make_backbone_passes_only_supported_fields():
   small = heads.make_backbone("small_vgg", {"widths": (4,)}, dtype=jnp.bfloat16,
                               bn_axis_name="batch")

@@ -19,7 +19,7 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw
 
-from wsol_jax.localization import boxes as boxes_lib
+from wsol_jax.localization import boxes as box_lib
 
 RED = (230, 30, 30)  # ground truth (both papers)
 GREEN = (40, 200, 40)  # SLT-Net localizer; LCHP-I
@@ -70,7 +70,7 @@ def draw_boxes(image, boxes_xyxy, colour: tuple[int, int, int], width: int = 2) 
   out = Image.fromarray(to_uint8_image(image).copy())
   draw = ImageDraw.Draw(out)
   for box in np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4):
-    if boxes_lib.is_degenerate_xyxy(box):
+    if box_lib.is_degenerate_xyxy(box):
       continue
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour, width=width)
@@ -87,7 +87,7 @@ def resize_with_boxes(image, boxes_by_colour, size_hw: tuple[int, int]):
   if tuple(in_hw) == tuple(size_hw):
     return image, list(boxes_by_colour)
   resized = np.asarray(Image.fromarray(image).resize((size_hw[1], size_hw[0]), Image.BILINEAR))
-  moved = [(boxes_lib.resize_xyxy(np.asarray(b, np.float32), in_hw, size_hw), c)
+  moved = [(box_lib.resize_xyxy(np.asarray(b, np.float32), in_hw, size_hw), c)
            for b, c in boxes_by_colour]
   return resized, moved
 

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from wsol_jax.localization import boxes as boxes_lib
+from wsol_jax.localization import boxes as box_lib
 
 _EXIF_ORIENTATION_TAG = 0x0112
 
@@ -133,8 +133,8 @@ def validate_boxes_xyxy(boxes_xyxy, width: int, height: int, *, name: str) -> np
     raise BadExampleError(f"{name}: no bounding box")
   if not np.isfinite(arr).all():
     raise BadExampleError(f"{name}: non-finite box coordinates {arr.tolist()}")
-  clipped = boxes_lib.clip_xyxy(arr, width, height).astype(np.float32)
-  bad = boxes_lib.is_degenerate_xyxy(clipped)
+  clipped = box_lib.clip_xyxy(arr, width, height).astype(np.float32)
+  bad = box_lib.is_degenerate_xyxy(clipped)
   if bad.any():
     i = int(np.argmax(bad))
     raise BadExampleError(

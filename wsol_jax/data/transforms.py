@@ -35,7 +35,7 @@ import cv2
 import grain.python as grain
 import numpy as np
 
-from wsol_jax.localization import boxes as boxes_lib
+from wsol_jax.localization import boxes as box_lib
 
 IMAGE_ID_BYTES = 128
 TRAIN_MODES = ("random_crop", "random_resized_crop", "resize_only")
@@ -63,7 +63,7 @@ def resize(x: ImageBoxes, out_hw: tuple[int, int]) -> ImageBoxes:
   mask = None
   if x.mask is not None:  # Exact (pixel-centre aligned) nearest neighbour keeps mask values.
     mask = cv2.resize(x.mask, (out_hw[1], out_hw[0]), interpolation=cv2.INTER_NEAREST_EXACT)
-  boxes = boxes_lib.resize_xyxy(x.boxes_xyxy, in_hw, out_hw).astype(np.float32)
+  boxes = box_lib.resize_xyxy(x.boxes_xyxy, in_hw, out_hw).astype(np.float32)
   return ImageBoxes(image, boxes, mask)
 
 
@@ -75,7 +75,7 @@ def crop(x: ImageBoxes, top: int, left: int, height: int, width: int) -> ImageBo
                      f"{w}x{h} image")
   image = x.image[top:top + height, left:left + width]
   mask = None if x.mask is None else x.mask[top:top + height, left:left + width]
-  boxes = boxes_lib.crop_xyxy(x.boxes_xyxy, top, left, height, width).astype(np.float32)
+  boxes = box_lib.crop_xyxy(x.boxes_xyxy, top, left, height, width).astype(np.float32)
   return ImageBoxes(image, boxes, mask)
 
 
@@ -83,7 +83,7 @@ def hflip(x: ImageBoxes) -> ImageBoxes:
   """Mirror left-right."""
   width = x.image.shape[1]
   mask = None if x.mask is None else x.mask[:, ::-1]
-  return ImageBoxes(x.image[:, ::-1], boxes_lib.hflip_xyxy(x.boxes_xyxy, width).astype(np.float32),
+  return ImageBoxes(x.image[:, ::-1], box_lib.hflip_xyxy(x.boxes_xyxy, width).astype(np.float32),
                     mask)
 
 
@@ -146,7 +146,7 @@ def pad_boxes(boxes_xyxy: np.ndarray, max_boxes: int, *, image_id: str = "?"
   if n > max_boxes:
     raise ValueError(f"{image_id}: {n} boxes but data.max_boxes={max_boxes}; raise max_boxes")
   valid = np.zeros((max_boxes,), bool)
-  valid[:n] = ~boxes_lib.is_degenerate_xyxy(boxes_xyxy)
+  valid[:n] = ~box_lib.is_degenerate_xyxy(boxes_xyxy)
   out = np.zeros((max_boxes, 4), np.float32)
   out[:n] = np.where(valid[:n, None], boxes_xyxy, 0)
   return out, valid

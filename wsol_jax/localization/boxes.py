@@ -3,20 +3,16 @@
 Every function names the format it takes and returns:
 
 * ``xyxy``   -- (x0, y0, x1, y1), corners.
-* ``xywh``   -- (x0, y0, w, h), top-left corner and size (CUB's ``bounding_boxes.txt``).
 * ``cxcywh`` -- (cx, cy, w, h), centre and size.
 
 Coordinates are *absolute* pixels of a given image unless the name says ``normalized`` (fractions of
 width and height, in [0, 1]). Boxes are arrays ``[..., 4]``; every function works on NumPy arrays and,
 inside ``jax.jit``, on ``jax.Array``s (the array module is picked from the input).
 
-Two IoUs live here:
-
-* :func:`iou_xyxy` -- continuous IoU of real-valued boxes (areas ``(x1-x0)*(y1-y0)``), for losses and
-  pseudo-label bookkeeping.
-* :func:`metric_iou_xyxy` -- the IoU of the WSOL evaluation protocol (Choe et al., CVPR 2020,
-  clovaai/wsolevaluation): boxes are integer pixel indices, both corners inclusive, so width and
-  height get ``+1``.
+IoU is the WSOL evaluation protocol's (:func:`metric_iou_xyxy`; Choe et al., CVPR 2020,
+clovaai/wsolevaluation): boxes are integer pixel indices, both corners inclusive, so width and
+height get ``+1``; :func:`gt_known_hits` counts with it the boxes that hit a GT box (the methods'
+pseudo-box bookkeeping).
 """
 
 from __future__ import annotations
@@ -44,27 +40,6 @@ def _split(boxes):
 
 # ----------------------------------------------------------------------------------------------
 # Format conversions.
-
-
-def xywh_to_xyxy(boxes_xywh):
-  """[..., 4] (x0, y0, w, h) -> [..., 4] (x0, y0, x1, y1)."""
-  xp = _xp(boxes_xywh)
-  x0, y0, w, h = _split(boxes_xywh)
-  return xp.stack([x0, y0, x0 + w, y0 + h], axis=-1)
-
-
-def xyxy_to_xywh(boxes_xyxy):
-  """[..., 4] (x0, y0, x1, y1) -> [..., 4] (x0, y0, w, h)."""
-  xp = _xp(boxes_xyxy)
-  x0, y0, x1, y1 = _split(boxes_xyxy)
-  return xp.stack([x0, y0, x1 - x0, y1 - y0], axis=-1)
-
-
-def cxcywh_to_xyxy(boxes_cxcywh):
-  """[..., 4] (cx, cy, w, h) -> [..., 4] (x0, y0, x1, y1)."""
-  xp = _xp(boxes_cxcywh)
-  cx, cy, w, h = _split(boxes_cxcywh)
-  return xp.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
 
 
 def xyxy_to_cxcywh(boxes_xyxy):
@@ -121,23 +96,6 @@ def clip_xyxy(boxes_xyxy, width, height):
 
 # ----------------------------------------------------------------------------------------------
 # IoU.
-
-
-def iou_xyxy(boxes_a_xyxy, boxes_b_xyxy):
-  """Continuous IoU of broadcastable [..., 4] xyxy boxes -> [...]; 0 where the union is empty."""
-  xp = _xp(boxes_a_xyxy, boxes_b_xyxy)
-  ax0, ay0, ax1, ay1 = _split(boxes_a_xyxy)
-  bx0, by0, bx1, by1 = _split(boxes_b_xyxy)
-  inter_w = xp.maximum(xp.minimum(ax1, bx1) - xp.maximum(ax0, bx0), 0)
-  inter_h = xp.maximum(xp.minimum(ay1, by1) - xp.maximum(ay0, by0), 0)
-  inter = inter_w * inter_h
-  union = area_xyxy(boxes_a_xyxy) + area_xyxy(boxes_b_xyxy) - inter
-  return xp.where(union > 0, inter / xp.where(union > 0, union, 1), 0)
-
-
-def pairwise_iou_xyxy(boxes_a_xyxy, boxes_b_xyxy):
-  """Many-to-many continuous IoU: [..., N, 4] x [..., M, 4] -> [..., N, M]."""
-  return iou_xyxy(boxes_a_xyxy[..., :, None, :], boxes_b_xyxy[..., None, :, :])
 
 
 def metric_iou_xyxy(boxes_a_xyxy, boxes_b_xyxy):
@@ -257,20 +215,8 @@ def crop_xyxy(boxes_xyxy, top, left, crop_height, crop_width):
   return clip_xyxy(translate_xyxy(boxes_xyxy, -left, -top), crop_width, crop_height)
 
 
-def pad_xyxy(boxes_xyxy, top, left):
-  """The image was padded by ``top`` rows above and ``left`` columns to the left."""
-  return translate_xyxy(boxes_xyxy, left, top)
-
-
 def hflip_xyxy(boxes_xyxy, width):
   """The image of ``width`` pixels was flipped left-right: x -> width - x."""
   xp = _xp(boxes_xyxy)
   x0, y0, x1, y1 = _split(boxes_xyxy)
   return xp.stack([width - x1, y0, width - x0, y1], axis=-1)
-
-
-def vflip_xyxy(boxes_xyxy, height):
-  """The image of ``height`` pixels was flipped top-bottom: y -> height - y."""
-  xp = _xp(boxes_xyxy)
-  x0, y0, x1, y1 = _split(boxes_xyxy)
-  return xp.stack([x0, height - y1, x1, height - y0], axis=-1)

@@ -34,8 +34,7 @@ def build_localizer(config, num_classes: int, bn_axis_name: str | None = None) -
   """The CAM localizer of ``config.model`` (shared by the methods that train one)."""
   return heads.Localizer(
       backbone_name=config.model.backbone, num_classes=num_classes,
-      backbone_kwargs=dict(config.model.backbone_kwargs), head="cam",
-      head_channels=config.model.head_channels,
+      backbone_kwargs=dict(config.model.backbone_kwargs), head_channels=config.model.head_channels,
       dtype=blocks.canonical_dtype(config.model.dtype), bn_axis_name=bn_axis_name)
 
 

@@ -44,22 +44,6 @@ class CAMHead(nn.Module):
             "cam_weights": fc.variables["params"]["kernel"]}
 
 
-class ClassifierHead(nn.Module):
-  """Plain classifier: GAP, dropout, FC (CAMs from its FC kernel work too)."""
-  num_classes: int
-  dropout_rate: float = 0.0
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, features, train: bool = False) -> dict:
-    pooled = blocks.global_avg_pool(features)
-    pooled = nn.Dropout(self.dropout_rate, deterministic=not train)(pooled)
-    fc = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=jnp.float32, name="fc")
-    logits = fc(pooled.astype(self.dtype))
-    return {"logits": logits.astype(jnp.float32), "features": features.astype(jnp.float32),
-            "cam_weights": fc.variables["params"]["kernel"]}
-
-
 def make_backbone(name: str, kwargs: Mapping[str, Any] | None = None, *, dtype: Any = None,
                   bn_axis_name: str | None = None, module_name: str | None = None) -> nn.Module:
   """The registered backbone ``name`` with ``kwargs``; ``dtype`` and ``bn_axis_name`` are passed on
@@ -81,13 +65,12 @@ class Localizer(nn.Module):
 
   Parameters live under ``backbone`` and ``head`` (the optimizer's lr groups).
   backbone_name / backbone_kwargs: a registered backbone and its options.
-  head: 'cam' (:class:`CAMHead` with ``head_channels``) or 'linear' (:class:`ClassifierHead`).
+  head_channels: the CAM head's extra conv (:class:`CAMHead`).
   bn_axis_name: pmap axis for BatchNorm statistics (backbones that support it).
   """
   backbone_name: str
   num_classes: int
   backbone_kwargs: Any = flax.core.FrozenDict()
-  head: str = "cam"
   head_channels: int = 1024
   dtype: Any = jnp.float32
   bn_axis_name: str | None = None
@@ -97,10 +80,5 @@ class Localizer(nn.Module):
     backbone = make_backbone(self.backbone_name, self.backbone_kwargs, dtype=self.dtype,
                              bn_axis_name=self.bn_axis_name, module_name="backbone")
     features = backbone(images, train=train)
-    if self.head == "cam":
-      head = CAMHead(self.num_classes, self.head_channels, dtype=self.dtype, name="head")
-    elif self.head == "linear":
-      head = ClassifierHead(self.num_classes, dtype=self.dtype, name="head")
-    else:
-      raise ValueError(f"unknown localizer head {self.head!r}; known: cam, linear")
+    head = CAMHead(self.num_classes, self.head_channels, dtype=self.dtype, name="head")
     return head(features, train=train)
