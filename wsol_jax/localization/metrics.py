@@ -157,13 +157,10 @@ class ScoremapMetrics:
       self._v2[t] += (iou_v2 >= t / 100).sum(axis=0)
     self.num_images += len(q)
 
-    top1, top5 = self._cls.update(
-        None if topk_classes is None else np.asarray(topk_classes)[keep],
-        None if labels is None else np.asarray(labels)[keep])
-    if top1 is not None:
-      located = iou_v1 >= LOC_IOU / 100
-      self._top1_loc += (located & top1[:, None]).sum(axis=0)
-      self._top5_loc += (located & top5[:, None]).sum(axis=0)
+    loc = _top_k_loc_counts(self._cls, iou_v1 >= LOC_IOU / 100, labels, topk_classes, keep)
+    if loc is not None:
+      self._top1_loc += loc[0]
+      self._top5_loc += loc[1]
 
   def curves(self) -> dict:
     """Accuracy (percent) at every grid threshold: {'thresholds', 'v1@IOU', 'v2@IOU'} arrays."""
@@ -244,13 +241,10 @@ class BoxMetrics:
     for t in self._ious:
       self._located[t] += int((best >= t / 100).sum())
     self.num_images += len(best)
-    top1, top5 = self._cls.update(
-        None if topk_classes is None else np.asarray(topk_classes)[keep],
-        None if labels is None else np.asarray(labels)[keep])
-    if top1 is not None:
-      located = best >= LOC_IOU / 100
-      self._top1_loc += int((located & top1).sum())
-      self._top5_loc += int((located & top5).sum())
+    loc = _top_k_loc_counts(self._cls, best >= LOC_IOU / 100, labels, topk_classes, keep)
+    if loc is not None:
+      self._top1_loc += int(loc[0])
+      self._top5_loc += int(loc[1])
 
   def compute(self) -> dict:
     if not self.num_images:
@@ -264,6 +258,19 @@ class BoxMetrics:
       out["top5_loc"] = self._top5_loc * 100. / n
     out.update(self._cls.results())
     return out
+
+
+def _top_k_loc_counts(cls, located, labels, topk_classes, keep):
+  """Adds the kept examples' classes to ``cls`` (CLS counts); returns the Top-1 / Top-5 LOC counts
+  (box located AND class right) of ``located`` [B] or [B, T] (per threshold), summed over the
+  batch, or None without classes."""
+  top1, top5 = cls.update(None if topk_classes is None else np.asarray(topk_classes)[keep],
+                          None if labels is None else np.asarray(labels)[keep])
+  if top1 is None:
+    return None
+  if located.ndim == 2:
+    top1, top5 = top1[:, None], top5[:, None]
+  return (located & top1).sum(axis=0), (located & top5).sum(axis=0)
 
 
 def _check_scoremaps(scoremaps: np.ndarray) -> None:

@@ -15,16 +15,14 @@ from __future__ import annotations
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from wsol_jax import drawing
 from wsol_jax.localization import scoremaps as cam_lib
 from wsol_jax.methods import common
-from wsol_jax.training import parallel
-from wsol_jax.training import train_state as ts
-from wsol_jax.training import method as base
 from wsol_jax.models import blocks, heads
+from wsol_jax.training import method as base
+from wsol_jax.training import train_state as ts
 
 # The lr groups of a localizer's parameters (wsolevaluation: 'features.' = backbone, rest = head).
 LOCALIZER_GROUPS = {"localizer/backbone": "backbone", "localizer/head": "head"}
@@ -68,28 +66,12 @@ class CAM(base.Method):
 
   def train_step(self, state, batch, rng, *, stage, axis_name=None):
     del stage
-    rngs = ts.step_rngs(rng, state.step, ("dropout",), axis_name)
-    model = self.localizer(bn_axis_name=axis_name)
-    images = heads.model_input(batch["image"])
-    labels = batch["label"]
-
-    def loss_fn(params):
-      variables = common.network_variables(state, "localizer", params["localizer"])
-      out, updates = model.apply(variables, images, train=True, rngs=rngs,
-                                 mutable=["batch_stats"])
-      loss = jnp.mean(common.cross_entropy(out["logits"], labels))
-      return loss, (out["logits"], updates.get("batch_stats", {}))
-
-    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    grads = parallel.mean_over_devices(grads, axis_name)
-    state, grad_norm = ts.apply_gradients(state, grads, self.tx,
-                                          batch_stats={"localizer": batch_stats})
-    metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
-               "grad_norm": grad_norm}
-    return state, parallel.mean_over_devices(metrics, axis_name)
+    return common.cross_entropy_step(state, batch, rng, model=self.localizer(axis_name),
+                                     network="localizer", tx=self.tx, axis_name=axis_name)
 
   def predict(self, state, batch):
-    out = self.localizer().apply(common.network_variables(state, "localizer"), heads.model_input(batch["image"]), train=False)
+    out = self.localizer().apply(common.network_variables(state, "localizer"),
+                                 heads.model_input(batch["image"]), train=False)
     return {"localizer": localizer_cam_predictions(out, batch["label"])}
 
   def figure_arrays(self, state, images_uint8, labels):

@@ -1,7 +1,7 @@
-"""What several methods share, defined once: the classification loss, config checks, the input's zero
-colour, the box regressor built from one config shape, initialisation with pretrained weights, a
-state's variables for one network, and the optimizer that trains some networks and freezes the
-rest."""
+"""What several methods share, defined once: the classification loss and step, config checks, the
+input's zero colour, the box regressor built from one config shape, initialisation with pretrained
+weights, a state's variables for one network, and the optimizer that trains some networks and
+freezes the rest."""
 
 from __future__ import annotations
 
@@ -15,12 +15,37 @@ import optax
 from wsol_jax.models import blocks, heads
 from wsol_jax.models import regressor as regressor_lib
 from wsol_jax.training import optim
+from wsol_jax.training import parallel
 from wsol_jax.training import train_state as ts
 
 
 def cross_entropy(logits, labels):
   """Softmax cross-entropy: logits [B, C] float, labels [B] int -> [B] (SLT-Net Eq. 5)."""
   return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+
+
+def cross_entropy_step(state: ts.TrainState, batch, rng, *, model, network: str,
+                       tx: optax.GradientTransformation, axis_name: str | None = None):
+  """One cross-entropy step of the classifying ``network`` of ``state`` (``model``: its module,
+  whose output is the logits or a dict holding ``logits``); ``tx`` keeps any other network frozen.
+  -> ``(state, {'loss', 'accuracy', 'grad_norm'})``, means over the global batch."""
+  rngs = ts.step_rngs(rng, state.step, ("dropout",), axis_name)
+  images = heads.model_input(batch["image"])
+  labels = batch["label"]
+
+  def loss_fn(params):
+    out, updates = model.apply(network_variables(state, network, params[network]), images,
+                               train=True, rngs=rngs, mutable=["batch_stats"])
+    logits = out["logits"] if isinstance(out, dict) else out
+    return jnp.mean(cross_entropy(logits, labels)), (logits, updates.get("batch_stats", {}))
+
+  (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  grads = parallel.mean_over_devices(grads, axis_name)
+  state, grad_norm = ts.apply_gradients(state, grads, tx, batch_stats=dict(
+      state.batch_stats, **{network: batch_stats}))
+  metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
+             "grad_norm": grad_norm}
+  return state, parallel.mean_over_devices(metrics, axis_name)
 
 
 # ----------------------------------------------------------------------------------------------

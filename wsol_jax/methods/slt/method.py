@@ -254,25 +254,8 @@ class SLTNet(base.Method):
   # The classifier (stage 2).
 
   def _classifier_step(self, state, batch, rng, axis_name):
-    rngs = ts.step_rngs(rng, state.step, ("dropout",), axis_name)
-    model = self.classifier(axis_name)
-    images = heads.model_input(batch["image"])
-    labels = batch["label"]
-
-    def loss_fn(params):
-      variables = common.network_variables(state, "classifier", params["classifier"])
-      logits, updates = model.apply(variables, images, train=True, rngs=rngs,
-                                    mutable=["batch_stats"])
-      return jnp.mean(common.cross_entropy(logits, labels)), (
-          logits, updates.get("batch_stats", {}))
-
-    (loss, (logits, bs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    grads = parallel.mean_over_devices(grads, axis_name)
-    state, grad_norm = ts.apply_gradients(
-        state, grads, self.tx_cls, batch_stats=dict(state.batch_stats, classifier=bs))
-    metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
-               "grad_norm": grad_norm}
-    return state, parallel.mean_over_devices(metrics, axis_name)
+    return common.cross_entropy_step(state, batch, rng, model=self.classifier(axis_name),
+                                     network="classifier", tx=self.tx_cls, axis_name=axis_name)
 
   def train_step(self, state, batch, rng, *, stage, axis_name=None):
     if stage == LOCALIZATION:
