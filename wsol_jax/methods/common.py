@@ -74,8 +74,8 @@ def zero_rgb(backbone_name: str, backbone_kwargs: Mapping[str, Any] | None = Non
 
 
 def backbone_of(config: ml_collections.ConfigDict, section) -> tuple[str, dict]:
-  """``(name, kwargs)`` of a network section with ``backbone`` / ``backbone_kwargs`` fields; an empty
-  ``backbone`` means ``config.model``'s backbone with ``config.model.backbone_kwargs``."""
+  """``(name, kwargs)`` of a network section with ``backbone`` / ``backbone_kwargs`` fields; an
+  empty ``backbone`` means ``config.model``'s backbone with ``config.model.backbone_kwargs``."""
   if section.backbone:
     return section.backbone, dict(section.backbone_kwargs)
   return config.model.backbone, dict(config.model.backbone_kwargs)

@@ -4,8 +4,8 @@
 
 1. refuse a workdir holding another config's checkpoints, and a missing dataset, before writing;
 2. build the method (``config.method``) with the dataset's class count and steps per epoch;
-3. restore the latest checkpoint (state, grain iterator position, stage), or initialise (or warm-start
-   from another run's finished stage, when the method names one);
+3. restore the latest checkpoint (state, grain iterator position, stage), or initialise (or
+   warm-start from another run's finished stage, when the method names one);
 4. for each stage: compile the method's step (jit over a mesh, or pmap), run it with a progress
    bar, log metrics, stop on a non-finite metric without saving, run per-epoch hooks, evaluate and
    checkpoint periodically;

@@ -98,7 +98,8 @@ def default_lchp_config() -> ml_collections.ConfigDict:
 def check_lchp_config(c: ml_collections.ConfigDict) -> None:
   """One-line errors for bad ``config.lchp`` values."""
   common.check_choice("lchp", "attention_source", c.attention_source, ATTENTION_SOURCES)
-  common.check_choice("lchp", "attention_normalize", c.attention_normalize, attention_boxes.NORMALIZATIONS)
+  common.check_choice("lchp", "attention_normalize", c.attention_normalize,
+                      attention_boxes.NORMALIZATIONS)
   common.check_choice("lchp", "erase_fill", c.erase_fill, FILLS)
   common.check_choice("lchp", "strong_fill", c.strong_fill, FILLS)
   common.check_choice("lchp", "coord_reduction", c.coord_reduction, COORD_REDUCTIONS)

@@ -125,8 +125,8 @@ class SLTNet(base.Method):
     c = self.config.slt.classifier
     name, kwargs = common.backbone_of(self.config, c)
     backbone = heads.make_backbone(name, kwargs, dtype=self.dtype, bn_axis_name=bn_axis_name)
-    return classifier_lib.Classifier(backbone, self.info.num_classes, head=c.head, dropout_rate=c.dropout_rate,
-                      dtype=self.dtype)
+    return classifier_lib.Classifier(backbone, self.info.num_classes, head=c.head,
+                                     dropout_rate=c.dropout_rate, dtype=self.dtype)
 
   def init_state(self, rng, sample_batch):
     images = heads.model_input(sample_batch["image"][:1])
