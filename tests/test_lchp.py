@@ -152,6 +152,10 @@ def test_predict_groups_and_fig2_png(method_and_state, tmp_path):
     boxes = np.asarray(group["boxes"])
     assert boxes.shape == (8, 4) and (boxes >= 0).all() and (boxes <= 1).all()
     assert (boxes[:, 2:] >= boxes[:, :2]).all()
+  # write_figures (the Method contract): config.eval.figure_images images, 0 = no figure.
+  with method.config.unlocked():
+    method.config.eval.figure_images = 0
+  assert method.write_figures(refine_state, batch, str(tmp_path), "none") == []
   path = lchp_figures.save_fig2(method, refine_state, batch, tmp_path / "fig2.png", 4)
   image = np.asarray(Image.open(path))
   assert image.ndim == 3 and image.shape[2] == 3
@@ -218,6 +222,7 @@ def test_both_stages_resume_mid_refine_and_eval_reproduces(tmp_path, monkeypatch
   written = json.loads((workdir / "results.json").read_text())
   assert train.evaluate_checkpoint(config, str(workdir)) == written
   # --mode=visualize draws the Fig. 2 grid of the last checkpoint.
+  config.eval.figure_images = 2
   assert train.visualize_checkpoint(config, str(workdir)) == [
       str(workdir / "figures" / "lchp_step8.png")]
   assert (workdir / "figures" / "lchp_step8.png").stat().st_size > 0
