@@ -75,7 +75,7 @@ def table(details: dict) -> str:
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--out", required=True, help="JSON file: {variant: [GT-known % per seed]}")
+  parser.add_argument("--out", required=True, help="JSON file: {variant: [GT-known %% per seed]}")
   parser.add_argument("--config", default=os.path.join(os.path.dirname(__file__), "..", "configs",
                                                        "synthetic_slt.py"))
   parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
