@@ -150,3 +150,18 @@ def boxes_from_scoremap_reference(scoremap, thresholds, multi_contour: bool = Fa
     boxes, largest = cache[level]
     out.append(boxes if multi_contour else boxes[largest:largest + 1])
   return out
+
+
+def scoremap_boxes_at_threshold(cams, size_hw, thresholds) -> np.ndarray:
+  """The box the evaluator scores for each raw map at a fixed threshold (GT-known, Top-1 LOC).
+
+  cams [B, h, w] raw maps, ``size_hw`` the evaluation image size, ``thresholds`` a scalar or [B]
+  -> int64 [B, 4] protocol xyxy in the ``size_hw`` frame: :func:`upsample_scoremaps_reference`
+  then the largest contour of :func:`boxes_from_scoremap_reference` -- the steps, in the same
+  float64 arithmetic, of the evaluator's ``cam_gt`` path with ``config.eval.backend='reference'``
+  (its default). For inference on new images (:meth:`wsol_jax.training.method.Method.infer`).
+  """
+  maps = upsample_scoremaps_reference(cams, size_hw)
+  thresholds = np.broadcast_to(np.asarray(thresholds, np.float64), maps.shape[:1])
+  return np.stack([boxes_from_scoremap_reference(m, [float(t)])[0][0]
+                   for m, t in zip(maps, thresholds)]).reshape(-1, 4).astype(np.int64)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from wsol_jax import drawing
@@ -73,6 +74,15 @@ class CAM(base.Method):
     out = self.localizer().apply(common.network_variables(state, "localizer"),
                                  heads.model_input(batch["image"]), train=False)
     return {"localizer": localizer_cam_predictions(out, batch["label"])}
+
+  def infer(self, state, images):
+    """The class from the localizer; the box is the CAM of the top-1 class at
+    ``config.eval.cam_threshold``, thresholded on the host as the evaluator does (no ``boxes``)."""
+    out = self.localizer().apply(common.network_variables(state, "localizer"),
+                                 heads.model_input(images), train=False)
+    preds = localizer_cam_predictions(out, jnp.argmax(out["logits"], axis=-1))
+    return {"logits": preds["logits"], "scoremap": preds["cam_gt"],
+            "threshold": jnp.full(out["logits"].shape[:1], self.config.eval.cam_threshold)}
 
   def figure_arrays(self, state, images_uint8, labels):
     """On device: the GT class's CAM upsampled to the image and min-max normalised [B, H, W], and

@@ -35,7 +35,11 @@ Everything the loop compiles is a PURE function of pytrees:
   same numbers;
 * ``predict(state, batch) -> {group: {key: array}}`` for evaluation (keys in
   :mod:`wsol_jax.training.evaluator`); jitted with the same sharding as training, so every output has the
-  batch as its leading axis.
+  batch as its leading axis;
+* ``infer(state, images) -> {key: array}`` for inference on new images (:mod:`wsol_jax.inference`,
+  ``--mode=predict``): the method's own answer, one class and one box per image, no labels
+  (see :meth:`Method.infer` for the keys). ``inference_state(state)`` is the part of the state it
+  reads (what ``--mode=export`` writes).
 
 Training metrics are named ``loss`` (the total that is minimised) and ``loss_<term>`` for each of
 its terms; other scalars (``accuracy``, ``grad_norm``, ...) keep their own names.
@@ -216,6 +220,31 @@ class Method(abc.ABC):
   def params_for_eval(self, state: ts.TrainState) -> ts.TrainState:
     """The state ``predict`` should see (e.g. EMA parameters swapped in); default unchanged."""
     return state
+
+  # Inference on new images (wsol_jax.inference).
+
+  def infer(self, state: ts.TrainState, images: jax.Array) -> dict[str, jax.Array]:
+    """The method's prediction for images without labels (pure, jit-able).
+
+    ``images``: uint8 [B, S, S, 3], preprocessed as the eval pipeline does (``data.eval_mode``).
+    Returns, every array with the batch as its leading axis:
+
+    * ``logits`` [B, C]: the class scores the method reports (its Top-1/5 CLS);
+    * ``boxes`` [B, 4] normalised xyxy: the method's box (e.g. a regressor's). Omitted when the box
+      IS the map's box: the caller then thresholds ``scoremap`` on the host exactly as the
+      evaluator does (:func:`wsol_jax.localization.scoremap_reference.scoremap_boxes_at_threshold`);
+    * optional ``scoremap`` [B, h, w]: the raw localization map (a CAM), and ``threshold`` [B]: the
+      threshold its box is taken at (``config.eval.cam_threshold``).
+    """
+    raise NotImplementedError(f"method {self.name!r} has no inference hook (Method.infer)")
+
+  def inference_state(self, state: ts.TrainState) -> ts.TrainState:
+    """The state :meth:`infer` reads: ``params_for_eval(state)`` without the optimizer state, the
+    EMA and the extras (what ``--mode=export`` writes). A method whose ``infer`` reads more
+    overrides this."""
+    state = self.params_for_eval(state)
+    return ts.TrainState(step=state.step, params=state.params, batch_stats=state.batch_stats,
+                         opt_state=None, ema_params=None, extras={})
 
   # Helpers for subclasses.
 

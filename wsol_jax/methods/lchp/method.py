@@ -326,14 +326,18 @@ class LCHP(base.Method):
   # ------------------------------------------------------------------------------------------
   # Evaluation.
 
+  def infer(self, state, images):
+    """LCHP's inference: the class from the classifier, the box from the regressor."""
+    x = heads.model_input(images)
+    return {"logits": self.classifier().apply(common.network_variables(state, "classifier"), x,
+                                              train=False)["logits"],
+            "boxes": self.regress_boxes(common.network_variables(state, "regressor"), x)}
+
   def predict(self, state, batch):
     images = heads.model_input(batch["image"])
     height, width = images.shape[1:3]
-    logits = self.classifier().apply(common.network_variables(state, "classifier"), images,
-                                     train=False)["logits"]
-    out = {"lchp": {"logits": logits,
-                    "boxes": self.regress_boxes(common.network_variables(state, "regressor"),
-                                                images)}}
+    out = {"lchp": self.infer(state, batch["image"])}
+    logits = out["lchp"]["logits"]
     if "init_regressor" in state.extras:
       out["lchp_i"] = {"logits": logits,
                        "boxes": self.regress_boxes(state.extras["init_regressor"], images)}

@@ -299,6 +299,20 @@ class SLTNet(base.Method):
       preds["system"] = {"logits": logits, "boxes": self.regressor_boxes(state, images)}
     return preds
 
+  def infer(self, state, images):
+    """The paper's inference: the class from the classifier (ten-crop when configured; the
+    localizer's without a classifier), the box from the regressor; also the localizer's map (top-K
+    ACAM, or the predicted class's CAM) and ``config.eval.cam_threshold`` for its box."""
+    x = heads.model_input(images)
+    out = self.localizer_out(state, x)
+    logits = self.classify(state, x) if self.has_classifier else out["logits"]
+    preds = {"logits": logits,
+             "scoremap": self.localization_map(out, jnp.argmax(out["logits"], axis=-1)),
+             "threshold": jnp.full(logits.shape[:1], self.config.eval.cam_threshold)}
+    if self.has_regressor:
+      preds["boxes"] = self.regressor_boxes(state, x)
+    return preds
+
   # ------------------------------------------------------------------------------------------
   # Figures (the paper's Fig. 5 and 6; :mod:`wsol_jax.methods.slt.figures`).
 
