@@ -135,6 +135,16 @@ def grid(tiles: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str] | None
   return np.asarray(canvas)
 
 
+def caption(image, text: str, colour=(255, 255, 255), background=(0, 0, 0)) -> np.ndarray:
+  """``image`` (uint8 [H, W, 3]) with ``text`` on a strip along its top-left corner."""
+  out = Image.fromarray(to_uint8_image(image).copy())
+  draw = ImageDraw.Draw(out)
+  x0, y0, x1, y1 = draw.textbbox((3, 2), text)
+  draw.rectangle([0, 0, x1 + 3, y1 + 3], fill=background)
+  draw.text((3, 2), text, fill=colour)
+  return np.asarray(out)
+
+
 def save_png(path, image) -> pathlib.Path:
   """Write uint8 [H, W, 3] as PNG atomically (a crash never leaves a half-written file)."""
   path = pathlib.Path(path)

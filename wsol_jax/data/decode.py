@@ -100,6 +100,51 @@ def load_rgb_image(data: bytes | None = None, *, path: str | os.PathLike | None 
   return rgb, (data if keep_bytes else encode_png(rgb))
 
 
+def load_photo(source, *, name: str | None = None) -> np.ndarray:
+  """A photo to predict on -> uint8 [H, W, 3] RGB, as it is displayed: EXIF orientation applied.
+
+  ``source``: a path, a ``PIL.Image.Image`` or an array (uint8 [H, W], [H, W, 1], [H, W, 3] or
+  [H, W, 4]; alpha dropped). Any format Pillow reads, converted as :func:`load_rgb_image` does
+  (grayscale, CMYK, palette, RGBA, 16-bit). Unlike the dataset builders (whose boxes refer to the
+  stored pixels), the EXIF rotation is applied, so boxes refer to the upright photo.
+
+  Raises BadExampleError (one line naming the file) for a missing, empty, truncated or
+  undecodable file.
+  """
+  from PIL import ImageOps  # pylint: disable=import-outside-toplevel
+  if isinstance(source, np.ndarray):
+    arr = source[..., None] if source.ndim == 2 else source
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4) or arr.dtype != np.uint8 or not arr.size:
+      raise BadExampleError(f"{name or 'array'}: expected a uint8 [H, W, 3] image, got "
+                            f"{arr.dtype} {arr.shape}")
+    return np.ascontiguousarray(np.repeat(arr, 3, -1) if arr.shape[-1] == 1 else arr[..., :3])
+  if isinstance(source, Image.Image):
+    try:
+      return _to_rgb_array(ImageOps.exif_transpose(source))
+    except (OSError, SyntaxError, ValueError) as e:
+      raise BadExampleError(f"cannot decode image {name or 'PIL image'}: "
+                            f"{type(e).__name__}: {e}") from None
+  name = name or os.fspath(source)
+  try:
+    with open(source, "rb") as f:
+      data = f.read()
+  except FileNotFoundError:
+    raise BadExampleError(f"image file not found: {name}") from None
+  except OSError as e:
+    raise BadExampleError(f"cannot read image file {name}: {e}") from None
+  if not data:
+    raise BadExampleError(f"image file is empty: {name}")
+  try:
+    with Image.open(io.BytesIO(data)) as img:
+      img.load()  # a truncated file fails here
+      rgb = _to_rgb_array(ImageOps.exif_transpose(img))
+  except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    raise BadExampleError(f"cannot decode image {name}: {type(e).__name__}: {e}") from None
+  if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+    raise BadExampleError(f"image {name} has no pixels (shape {rgb.shape})")
+  return rgb
+
+
 def load_mask(path: str | os.PathLike, image_hw: Sequence[int], *, name: str | None = None
               ) -> np.ndarray:
   """A segmentation PNG -> uint8 [H, W, 1] (grayscale values kept; colour masks -> luminance).

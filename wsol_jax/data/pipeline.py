@@ -5,6 +5,7 @@ Entry points (``data_cfg`` is ``config.data``, see :func:`default_data_config`):
   default_data_config() -> ml_collections.ConfigDict
   ensure_prepared(data_cfg) -> tfds builder            # builds synthetic_wsol when missing
   num_classes(data_cfg) -> int
+  class_names(data_cfg) -> list[str]
   num_examples(data_cfg, split=None) -> int            # split None: data_cfg.train_split
   eval_split(data_cfg) -> str                          # data_cfg.eval_split or the dataset's
   make_train_loader(data_cfg, batch_size, seed, shard_index=None, shard_count=None,
@@ -94,6 +95,11 @@ def eval_split(data_cfg) -> str:
 
 def num_classes(data_cfg) -> int:
   return int(ensure_prepared(data_cfg).info.features["label"].num_classes)
+
+
+def class_names(data_cfg) -> list[str]:
+  """The dataset's class names, by label (TFDS ``ClassLabel`` names; '0', '1', ... when unnamed)."""
+  return [str(n) for n in ensure_prepared(data_cfg).info.features["label"].names]
 
 
 def num_examples(data_cfg, split: str | None = None) -> int:

@@ -192,6 +192,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if run.is_main:
     with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
       f.write(config.to_json_best_effort(indent=2))
+    write_class_names(config, workdir)
 
   loader = train_loader(config)
   train_iter = iter(loader)
@@ -299,6 +300,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     pbar.close()
     ckpts.close()
     writer.close()
+
+
+CLASS_NAMES_FILE = "class_names.json"
+
+
+def write_class_names(config: ml_collections.ConfigDict, workdir: str) -> str:
+  """``workdir/class_names.json``: the dataset's class names by label, so that inference on a
+  workdir (:mod:`wsol_jax.inference`) needs no dataset; written atomically; returns its path."""
+  path = os.path.join(workdir, CLASS_NAMES_FILE)
+  names = pipeline.class_names(config.data)
+  if config.model.num_classes and int(config.model.num_classes) != len(names):
+    names = [str(i) for i in range(int(config.model.num_classes))]  # a model head of its own
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(names, f, indent=0)
+  os.replace(tmp, path)
+  return path
 
 
 def _fetch_checked(runner, step, metrics, stage, ckpts) -> dict[str, float]:
