@@ -1,7 +1,11 @@
 """Command line: ``python -m wsol_jax.main --config=configs/X.py --workdir=DIR [--mode=...]``.
 
 Modes: ``train`` (resumes from DIR's checkpoints, evaluates at the end), ``eval`` (the latest
-checkpoint, or ``--step``), ``visualize`` (PNG figures of a checkpoint, the method's ``write_figures``);
+checkpoint, or ``--step``), ``visualize`` (PNG figures of a checkpoint, the method's ``write_figures``),
+``predict`` (``--images='DIR_OR_GLOB' [--out OUT]``: a class and a box for each photo, into
+``OUT/predictions.jsonl`` and ``OUT/overlays/``; the exit status is the number of images that could
+not be read, at most 100), ``export`` (``--out model.wsol``: one self-contained file that
+:func:`wsol_jax.inference.load` reads; see :mod:`wsol_jax.inference`);
 :data:`MODES` maps each to its function. Any config field can
 be overridden, e.g. ``--config.train.lr=0.001``. Multi-host: ``--distributed`` calls
 ``jax.distributed.initialize`` (arguments from the flags, else from the environment: TPU pods,
@@ -26,9 +30,16 @@ from wsol_jax import config_defaults
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of checkpoints, metrics and results.")
-_MODE = flags.DEFINE_string("mode", "train", "train | eval | visualize.")
+_MODE = flags.DEFINE_string("mode", "train", "train | eval | visualize | predict | export.")
 _STEP = flags.DEFINE_integer("step", None,
-                             "eval / visualize: the checkpoint step (default: the latest).")
+                             "eval / visualize / predict / export: the checkpoint step (default: "
+                             "the latest).")
+_IMAGES = flags.DEFINE_string("images", None,
+                              "predict: a folder of photos (recursive) or a glob ('dir/*.jpg').")
+_OUT = flags.DEFINE_string("out", None, "predict: the output folder (default WORKDIR/predict); "
+                           "export: the file to write (default WORKDIR/model.wsol).")
+_BATCH = flags.DEFINE_integer("batch_size", None,
+                              "predict: images per batch (default config.eval.batch_size).")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the run.")
@@ -52,8 +63,39 @@ def _visualize(config, workdir, step):
   return loop.visualize_checkpoint(config, workdir, step)
 
 
-# mode -> fn(config, workdir, step); a new mode is one entry here.
-MODES: dict[str, Callable] = {"train": _train, "eval": _eval, "visualize": _visualize}
+def _predict(config, workdir, step) -> int:
+  """--mode=predict; returns the number of images that could not be read."""
+  from wsol_jax import inference  # pylint: disable=import-outside-toplevel
+  if not _IMAGES.value:
+    raise ValueError("--mode=predict needs --images=DIR_OR_GLOB")
+  paths = inference.find_images(_IMAGES.value)
+  if not paths:
+    raise FileNotFoundError(f"no images at --images={_IMAGES.value!r}")
+  exported = os.path.isfile(workdir)  # --workdir may name an exported .wsol file
+  model = inference.load(workdir, step, config=None if exported else config,
+                         batch_size=_BATCH.value)
+  out = _OUT.value or os.path.join(os.path.dirname(workdir) if exported else workdir, "predict")
+  summary = inference.predict_files(model, paths, out, show_progress=config.train.progress_bar)
+  done = summary["num_images"] - summary["num_failed"]
+  print(f"predicted {done} of {summary['num_images']} images with step {model.step} "
+        f"({summary['images_per_s']:.1f} images/s) -> {summary['predictions']}", flush=True)
+  for path, error in summary["failed"]:
+    print(f"failed: {path}: {error}", file=sys.stderr)
+  return summary["num_failed"]
+
+
+def _export(config, workdir, step):
+  from wsol_jax import inference  # pylint: disable=import-outside-toplevel
+  model = inference.load(workdir, step, config=config)
+  path = model.export(_OUT.value or os.path.join(workdir, "model.wsol"))
+  print(f"wrote {path} (step {model.step}, {os.path.getsize(path) / 2**20:.1f} MiB)", flush=True)
+  return path
+
+
+# mode -> fn(config, workdir, step); a new mode is one entry here. A mode returning an int sets
+# the exit status (predict: the failed images).
+MODES: dict[str, Callable] = {"train": _train, "eval": _eval, "visualize": _visualize,
+                              "predict": _predict, "export": _export}
 
 
 def hide_gpus_from_tensorflow() -> None:
@@ -93,14 +135,14 @@ def main(argv):
     print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
     return 2
   try:
-    MODES[_MODE.value](config, _WORKDIR.value, _STEP.value)
+    status = MODES[_MODE.value](config, _WORKDIR.value, _STEP.value)
   except (ValueError, FileNotFoundError, train.NonFiniteError) as e:
     if os.environ.get("WSOL_TRACEBACK"):  # developers: the full traceback
       raise
     message = " ".join(str(e).split())
     print(f"error: {type(e).__name__}: {message}", file=sys.stderr)
     return 1
-  return 0
+  return min(status, 100) if isinstance(status, int) and not isinstance(status, bool) else 0
 
 
 def parse_flags(argv):
