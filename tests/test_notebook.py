@@ -56,3 +56,6 @@ def test_quickstart_notebook_runs_on_cpu(tmp_path, monkeypatch):
   images = [o for cell in notebook.cells for o in cell.get("outputs", [])
             if "image/png" in o.get("data", {})]
   assert images, "no figure was shown"
+  predicted = (tmp_path / "run" / "predict" / "predictions.jsonl").read_text().splitlines()
+  assert len(predicted) == 4 and all("box_xyxy" in json.loads(l) for l in predicted)
+  assert len(list((tmp_path / "run" / "predict" / "overlays").glob("*.png"))) == 4
