@@ -444,9 +444,10 @@ def find_images(pattern: str) -> list[str]:
   return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
 
 
-def overlay(rec: dict[str, Any], max_side: int = 512) -> np.ndarray:
-  """The photo with its heat map (when the method has one), the method's box (blue), the map's
-  box (green, when it differs) and the label: uint8 [H', W', 3] (longest side <= ``max_side``)."""
+def overlay(rec: dict[str, Any], max_side: int = 384) -> np.ndarray:
+  """The photo with the method's box (blue), the map's box (green, when it differs) and the label,
+  and beside it (when the method has a map) the same over the heat map: uint8 [H', W', 3], each
+  panel's longest side <= ``max_side``."""
   from wsol_jax import drawing  # pylint: disable=import-outside-toplevel
   image = rec["image"]
   height, width = image.shape[:2]
@@ -456,9 +457,11 @@ def overlay(rec: dict[str, Any], max_side: int = 512) -> np.ndarray:
   if "map_box_xyxy" in rec and rec["map_box_xyxy"] != rec["box_xyxy"]:
     boxes.append((np.asarray(rec["map_box_xyxy"], np.float32), drawing.GREEN))
   boxes.append((np.asarray(rec["box_xyxy"], np.float32), drawing.BLUE))
-  score_map = rec.get("scoremap")
-  tile = drawing.box_tile(image, boxes, score_map, size_hw=size, width=3)
-  return drawing.caption(tile, f"{rec['class_name']} {rec['probability']:.2f}")
+  panels = [drawing.caption(drawing.box_tile(image, boxes, None, size_hw=size, width=3),
+                            f"{rec['class_name']} {rec['probability']:.2f}")]
+  if rec.get("scoremap") is not None:
+    panels.append(drawing.box_tile(image, boxes, rec["scoremap"], size_hw=size, width=3))
+  return drawing.grid([panels], pad=2)
 
 
 def predict_files(model: Model, paths: Sequence[str], out_dir: str, *, show_progress=True,
