@@ -178,6 +178,10 @@ def test_cli_predict_reports_bad_files_and_matches_eval_then_export_loads_withou
   assert meta["preprocessing"] == {"image_size": SIZE, "resize_size": RESIZE,
                                    "eval_mode": "resize"}
   assert not any(k.startswith("opt_state") for k in meta["empty_nodes"])
+  half = inference.load(str(model_file)).export(str(root / "half.wsol"), dtype="float16")
+  assert inference.read_export_metadata(half)["dtype"] == "float16"
+  np.testing.assert_allclose([r["probability"] for r in inference.load(half).predict(run["paths"])],
+                             [l["probability"] for l in good], atol=1e-2)
 
   # A fresh process, the dataset moved away: the exported file and the workdir both predict.
   os.rename(root / "tfds", root / "tfds_moved")

@@ -34,18 +34,19 @@ geometry (a box outside a centre crop cannot be predicted). Inference is ``jax.j
 
 The model needs no dataset: a workdir gives the config and the step's parameters (checkpoint meta
 and state) and ``class_names.json`` (written by the training loop; without it the class names come
-from the dataset if it is there, else they are '0', '1', ...).
+from the dataset if it is there, else '0', '1', ... when ``config.model.num_classes`` is set).
 
 Exported file (``--mode=export --out model.wsol``, :func:`export`): one safetensors file. The
 tensors are the inference parameters only (:meth:`Method.inference_state`: no optimizer state, no
-EMA unless the method's inference reads it), float32, named by their path joined with '/', e.g.
+EMA unless the method's inference reads it), float32 (or float16 with ``--export_dtype=float16``:
+half the size, cast back to float32 when loaded), named by their path joined with '/', e.g.
 ``params/localizer/backbone/Conv_0/kernel``, ``batch_stats/regressor/...``. The safetensors header
 metadata has one key, ``wsol``, a JSON object: ``format`` ('wsol_jax.inference/1'), ``method``,
 ``step``, ``config`` (the run's full config, as in the checkpoint meta), ``class_names``,
 ``preprocessing`` (``image_size``, ``resize_size``, ``eval_mode``), ``run_info``
-(``num_classes``, ``steps_per_epoch``, ``train_size``) and ``empty_nodes`` (paths of empty
-sub-trees, e.g. ``batch_stats/localizer`` for a network without BatchNorm). Any safetensors reader
-opens it; :func:`load` rebuilds the method from the config and runs it.
+(``num_classes``, ``steps_per_epoch``, ``train_size``), ``empty_nodes`` (paths of empty
+sub-trees, e.g. ``batch_stats/localizer`` for a network without BatchNorm) and ``dtype``. Any
+safetensors reader opens it; :func:`load` rebuilds the method from the config and runs it.
 """
 
 from __future__ import annotations
@@ -221,9 +222,9 @@ class Model:
 
   # ------------------------------------------------------------------------------------------
 
-  def export(self, path: str) -> str:
+  def export(self, path: str, dtype: str = "float32") -> str:
     """Writes the self-contained ``.wsol`` file (module docstring); returns its path."""
-    return export(self, path)
+    return export(self, path, dtype)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -373,13 +374,21 @@ def _unflatten(tensors: dict, empty: Sequence[str]) -> dict:
   return root
 
 
-def export(model: Model, path: str) -> str:
-  """Writes ``model`` as one safetensors file (format in the module docstring); returns the path."""
+def export(model: Model, path: str, dtype: str = "float32") -> str:
+  """Writes ``model`` as one safetensors file (format in the module docstring); returns the path.
+
+  ``dtype``: 'float32' (the trained numbers: predictions equal the workdir's) or 'float16'
+  (half the size; :func:`load` casts back to float32, so outputs differ in the last digits).
+  """
   from safetensors.numpy import save_file  # pylint: disable=import-outside-toplevel
+  if dtype not in ("float32", "float16"):
+    raise ValueError(f"export dtype must be 'float32' or 'float16', got {dtype!r}")
   tensors: dict[str, np.ndarray] = {}
   empty: list[str] = []
   state = jax.device_get(model.state)
   _flatten({"params": state.params, "batch_stats": state.batch_stats}, "", tensors, empty)
+  if dtype == "float16":
+    tensors = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in tensors.items()}
   info = model.method.info
   meta = {
       "format": FORMAT, "method": model.config.method, "step": model.step,
@@ -388,11 +397,14 @@ def export(model: Model, path: str) -> str:
       "preprocessing": dataclasses.asdict(model.preprocessing),
       "run_info": {"num_classes": info.num_classes, "steps_per_epoch": info.steps_per_epoch,
                    "train_size": info.train_size},
-      "empty_nodes": empty}
+      "empty_nodes": empty, "dtype": dtype}
   path = os.fspath(path)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = path + ".tmp"
   save_file(tensors, tmp, metadata={"wsol": json.dumps(meta)})
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp, 0o666 & ~umask)  # a file to share: the usual permissions, not the writer's 0600
   os.replace(tmp, path)
   return path
 
@@ -416,7 +428,9 @@ def read_export_metadata(path: str) -> dict:
 def _load_export(path: str, config, batch_size) -> Model:
   from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
   meta = read_export_metadata(path)
-  tree = _unflatten(load_file(path), meta["empty_nodes"])
+  tensors = {k: v.astype(np.float32) if v.dtype == np.float16 else v
+             for k, v in load_file(path).items()}
+  tree = _unflatten(tensors, meta["empty_nodes"])
   config = _inference_config(config if config is not None else meta["config"])
   ri = meta["run_info"]
   method = _build_method(config, meta["class_names"], ri["steps_per_epoch"], ri["train_size"])

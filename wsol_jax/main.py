@@ -38,6 +38,8 @@ _IMAGES = flags.DEFINE_string("images", None,
                               "predict: a folder of photos (recursive) or a glob ('dir/*.jpg').")
 _OUT = flags.DEFINE_string("out", None, "predict: the output folder (default WORKDIR/predict); "
                            "export: the file to write (default WORKDIR/model.wsol).")
+_EXPORT_DTYPE = flags.DEFINE_enum("export_dtype", "float32", ["float32", "float16"],
+                                  "export: the stored parameters' dtype (float16: half the size).")
 _BATCH = flags.DEFINE_integer("batch_size", None,
                               "predict: images per batch (default config.eval.batch_size).")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
@@ -87,7 +89,7 @@ def _predict(config, workdir, step) -> int:
 def _export(config, workdir, step):
   from wsol_jax import inference  # pylint: disable=import-outside-toplevel
   model = inference.load(workdir, step, config=config)
-  path = model.export(_OUT.value or os.path.join(workdir, "model.wsol"))
+  path = model.export(_OUT.value or os.path.join(workdir, "model.wsol"), _EXPORT_DTYPE.value)
   print(f"wrote {path} (step {model.step}, {os.path.getsize(path) / 2**20:.1f} MiB)", flush=True)
   return path
 
