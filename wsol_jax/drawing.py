@@ -153,6 +153,9 @@ def save_png(path, image) -> pathlib.Path:
   try:
     with os.fdopen(fd, "wb") as f:
       Image.fromarray(to_uint8_image(image)).save(f, format="PNG")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make figures unreadable to others
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
