@@ -38,6 +38,7 @@ _IMAGES = flags.DEFINE_string("images", None,
                               "predict: a folder of photos (recursive) or a glob ('dir/*.jpg').")
 _OUT = flags.DEFINE_string("out", None, "predict: the output folder (default WORKDIR/predict); "
                            "export: the file to write (default WORKDIR/model.wsol).")
+_OVERLAYS = flags.DEFINE_bool("overlays", True, "predict: also write OUT/overlays/<name>.png.")
 _EXPORT_DTYPE = flags.DEFINE_enum("export_dtype", "float32", ["float32", "float16"],
                                   "export: the stored parameters' dtype (float16: half the size).")
 _BATCH = flags.DEFINE_integer("batch_size", None,
@@ -77,7 +78,8 @@ def _predict(config, workdir, step) -> int:
   model = inference.load(workdir, step, config=None if exported else config,
                          batch_size=_BATCH.value)
   out = _OUT.value or os.path.join(os.path.dirname(workdir) if exported else workdir, "predict")
-  summary = inference.predict_files(model, paths, out, show_progress=config.train.progress_bar)
+  summary = inference.predict_files(model, paths, out, show_progress=config.train.progress_bar,
+                                    write_overlays=_OVERLAYS.value)
   done = summary["num_images"] - summary["num_failed"]
   print(f"predicted {done} of {summary['num_images']} images with step {model.step} "
         f"({summary['images_per_s']:.1f} images/s) -> {summary['predictions']}", flush=True)
