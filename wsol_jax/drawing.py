@@ -145,14 +145,15 @@ def caption(image, text: str, colour=(255, 255, 255), background=(0, 0, 0)) -> n
   return np.asarray(out)
 
 
-def save_png(path, image) -> pathlib.Path:
-  """Write uint8 [H, W, 3] as PNG atomically (a crash never leaves a half-written file)."""
+def save_png(path, image, compress_level: int = 6) -> pathlib.Path:
+  """Write uint8 [H, W, 3] as PNG atomically (a crash never leaves a half-written file).
+  ``compress_level`` 0-9 (zlib; 1 encodes photos several times faster, files ~1.3x larger)."""
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
   try:
     with os.fdopen(fd, "wb") as f:
-      Image.fromarray(to_uint8_image(image)).save(f, format="PNG")
+      Image.fromarray(to_uint8_image(image)).save(f, format="PNG", compress_level=compress_level)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make figures unreadable to others
