@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import os
 
+import flax.linen as nn
+from flax.linen import normalization as flax_norm
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,6 +64,61 @@ def pseudo_box_normalized_xyxy(loc_maps, image_hw, threshold: float):
   empty = box_lib.is_degenerate_xyxy(boxes_px)[:, None]
   boxes = box_lib.normalize_xyxy(boxes_px, w, h)
   return jax.lax.stop_gradient(jnp.where(empty, jnp.array([0.0, 0.0, 1.0, 1.0]), boxes))
+
+
+def apply_recording_batch_stats(module, variables, *args, **kwargs):
+  """``module.apply(variables, *args, **kwargs)`` that also returns, for every train-mode BatchNorm,
+  the batch mean and variance it normalised with, as a ``batch_stats``-shaped tree (no gradient).
+
+  VST's transformed pass runs in inference mode on this tree, so it normalises with exactly the
+  ORIGINAL pass's statistics: BatchNorm cannot turn the canvas fill or the changed batch into a map
+  difference that L_VST would then penalise (issue 11, defect 2). Under ``pmap`` the statistics are
+  the BatchNorm's own cross-device ones (its ``axis_name``).
+  """
+  records = {}
+
+  def interceptor(next_fun, call_args, call_kwargs, context):
+    mdl = context.module
+    # (Only attributes here: calling a module method would be intercepted again.)
+    if (context.method_name == "__call__" and isinstance(mdl, nn.BatchNorm)
+        and not nn.merge_param("use_running_average", mdl.use_running_average,
+                               call_kwargs.get("use_running_average"))):
+      x = call_args[0]
+      feature_axes = flax_norm._canonicalize_axes(x.ndim, mdl.axis)  # pylint: disable=protected-access
+      reduction = tuple(i for i in range(x.ndim) if i not in feature_axes)
+      mean, var = flax_norm._compute_stats(  # pylint: disable=protected-access
+          x, reduction, dtype=mdl.dtype, axis_name=mdl.axis_name,
+          axis_index_groups=mdl.axis_index_groups, use_fast_variance=mdl.use_fast_variance,
+          mask=call_kwargs.get("mask"), force_float32_reductions=mdl.force_float32_reductions)
+      records[tuple(mdl.scope.path)] = {"mean": mean, "var": var}
+    return next_fun(*call_args, **call_kwargs)
+
+  with nn.intercept_methods(interceptor):
+    out = module.apply(variables, *args, **kwargs)
+  tree = {}
+  for path, stats in records.items():
+    node = tree
+    for name in path[:-1]:
+      node = node.setdefault(name, {})
+    node[path[-1]] = jax.tree.map(jax.lax.stop_gradient, stats)
+  return out, tree
+
+
+def vst_map_pair(maps_o, maps_t_canvas, params_g, image_hw, canvas_hw, normalize: str):
+  """The two maps Eq. 13 compares: raw ``M^o`` [B, h, w, C] and the raw map of the transformed
+  canvas [B, h', w', C] -> (``M^o``, ``M^it = g'(M^t)``), both [B, h, w, C].
+
+  ``g'`` comes FIRST; only then is each map min-max normalised (``normalize='minmax'``), over the
+  image's cells only (``g'`` returns exactly the image's region), never over the canvas fill. So a
+  perfectly equivariant map gives L_VST = 0 (issue 11, defect 1: normalising the canvas first let
+  the fill's cells set the minimum).
+  """
+  maps_it = transforms.spatial_inverse(maps_t_canvas, params_g, image_hw, canvas_hw,
+                                       maps_o.shape[1:3])
+  if normalize == "minmax":
+    norm = lambda m: jnp.moveaxis(cam_lib.minmax_normalize(jnp.moveaxis(m, -1, 1)), 1, -1)
+    return norm(maps_o), norm(maps_it)
+  return maps_o, maps_it
 
 
 @base.register_method("slt")
@@ -162,7 +219,7 @@ class SLTNet(base.Method):
     return cam_lib.cams_for_classes(out["features"], out["cam_weights"], labels)
 
   def _vst_maps(self, out, logits_o, labels):
-    """The maps Eq. 13 compares, [B, h, w, C'] (classes chosen on the ORIGINAL image's logits)."""
+    """The raw maps Eq. 13 compares, [B, h, w, C'] (classes chosen on the ORIGINAL image's logits)."""
     s = self.config.slt
     kind = s.vst_maps
     if kind == "localization":
@@ -174,9 +231,7 @@ class SLTNet(base.Method):
                                       self.acam_k)[..., None]
     else:
       maps = cam_lib.cams_for_classes(out["features"], out["cam_weights"], labels)[..., None]
-    if s.vst_normalize == "minmax":
-      maps = jnp.moveaxis(cam_lib.minmax_normalize(jnp.moveaxis(maps, -1, 1)), 1, -1)
-    return maps
+    return maps  # raw: vst_map_pair normalises them after g-inverse
 
   def _localization_step(self, state, batch, rng, axis_name):
     s = self.config.slt
@@ -196,20 +251,21 @@ class SLTNet(base.Method):
 
     def loss_fn(params):
       loc_vars = common.network_variables(state, "localizer", params["localizer"])
-      out_o, updates = localizer.apply(loc_vars, images, train=True, rngs=dropout,
-                                       mutable=["batch_stats"])
+      (out_o, updates), stats_o = apply_recording_batch_stats(
+          localizer, loc_vars, images, train=True, rngs=dropout, mutable=["batch_stats"])
       logits = out_o["logits"]
       smt = losses.smt_loss(logits, labels, s.smt_k, s.smt_alpha)
       terms = {"loss_smt": jnp.mean(smt)}
       loss = terms["loss_smt"]
       if use_vst:
-        # BatchNorm statistics are kept from the original pass only (eval images are not jittered).
-        out_t, _ = localizer.apply(loc_vars, images_t, train=True, rngs=dropout,
-                                   mutable=["batch_stats"])
+        # The transformed pass normalises with the ORIGINAL pass's batch statistics (inference-
+        # mode BatchNorm on them) and updates no running statistics (issue 11, defect 2).
+        out_t = localizer.apply({"params": params["localizer"], "batch_stats": stats_o},
+                                images_t, train=False)
         logits_sg = jax.lax.stop_gradient(logits)
-        maps_o = self._vst_maps(out_o, logits_sg, labels)
-        maps_it = transforms.spatial_inverse(self._vst_maps(out_t, logits_sg, labels), params_g,
-                                             (h, w), canvas_hw, maps_o.shape[1:3])
+        maps_o, maps_it = vst_map_pair(self._vst_maps(out_o, logits_sg, labels),
+                                       self._vst_maps(out_t, logits_sg, labels), params_g,
+                                       (h, w), canvas_hw, s.vst_normalize)
         if s.vst_stop_gradient == "original":
           maps_o = jax.lax.stop_gradient(maps_o)
         elif s.vst_stop_gradient == "transformed":
