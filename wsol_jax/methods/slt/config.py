@@ -32,6 +32,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.pseudo_box_threshold = 0.2  # on the min-max normalised map at the input size (CAM's 20 %)
   c.regressor = ml_collections.ConfigDict({
       "enabled": True, "weight": 1.0, "smooth_l1_beta": 1.0,
+      # Eq. 3-4's units: 'cells' (x/m: cells of the localizer's map, the paper's) | 'normalized'
+      "loss_units": "cells",
       "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
       "hidden_units": 512, "pooling": "avg", "output": "sigmoid"})
   # The separate classifier (stage 2).

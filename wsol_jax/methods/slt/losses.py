@@ -65,3 +65,18 @@ def smooth_l1_loss(predictions, targets, beta: float = 1.0):
   # optax's Huber loss is beta times the smooth L1 of the same threshold.
   return jnp.sum(optax.huber_loss(predictions.astype(jnp.float32), targets.astype(jnp.float32),
                                   delta=beta), axis=-1) / beta
+
+
+def regressor_loss(pred_normalized_xyxy, target_normalized_xyxy, cells_hw, beta: float = 1.0):
+  """SLT-Net's L_REG (Eq. 3-4) in the paper's units: [B, 4], [B, 4] normalised xyxy -> [B].
+
+  Both boxes are rescaled to feature cells, ``p = (x1/m, y1/m, x2/m, y2/m)`` with ``m`` the
+  localizer's downsampling factor (``cells_hw`` = the map's (h, w) = image size / m), before the
+  smooth L1, so its switch at ``|x| = beta = 1`` falls at one cell. (On [0, 1] coordinates every
+  error is below 1 and the loss is a half-MSE whose gradients are 50-150x smaller: issue 11,
+  defect 4.)
+  """
+  h, w = cells_hw
+  units = jnp.asarray([w, h, w, h], jnp.float32)
+  return smooth_l1_loss(pred_normalized_xyxy.astype(jnp.float32) * units,
+                        target_normalized_xyxy.astype(jnp.float32) * units, beta)

@@ -131,6 +131,8 @@ class SLTNet(base.Method):
     common.check_choice("slt", "vst_maps", s.vst_maps, _VST_MAPS)
     common.check_choice("slt", "vst_normalize", s.vst_normalize, _VST_NORMALIZE)
     common.check_choice("slt", "vst_stop_gradient", s.vst_stop_gradient, _VST_STOP_GRADIENT)
+    common.check_choice("slt", "regressor.loss_units", s.regressor.loss_units,
+                        ("cells", "normalized"))
     if s.smt_k < 1 or s.smt_k > info.num_classes:
       raise ValueError(f"config.slt.smt_k={s.smt_k} must be in [1, {info.num_classes}] (classes)")
     if not 0.0 <= s.smt_alpha <= 1.0:
@@ -282,8 +284,12 @@ class SLTNet(base.Method):
         reg_vars = common.network_variables(state, "regressor", params["regressor"])
         pred, reg_updates = regressor.apply(reg_vars, images, train=True, rngs=dropout,
                                             mutable=["batch_stats"])
-        terms["loss_reg"] = jnp.mean(losses.smooth_l1_loss(pred, pseudo,
-                                                           s.regressor.smooth_l1_beta))
+        if s.regressor.loss_units == "cells":  # Eq. 3-4: boxes in cells of the localizer's map
+          reg = losses.regressor_loss(pred, pseudo, out_o["features"].shape[1:3],
+                                      s.regressor.smooth_l1_beta)
+        else:  # 'normalized': [0, 1] coordinates (a half-MSE at beta 1)
+          reg = losses.smooth_l1_loss(pred, pseudo, s.regressor.smooth_l1_beta)
+        terms["loss_reg"] = jnp.mean(reg)
         loss = loss + s.regressor.weight * terms["loss_reg"]
         updates = {"localizer": updates.get("batch_stats", {}),
                    "regressor": reg_updates.get("batch_stats", {})}
