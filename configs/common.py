@@ -90,6 +90,8 @@ def slt_paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.Co
   config.eval.batch_size = 64
 
   config.slt = slt_config.default_config()
+  config.slt.classifier.ten_crop = True  # "ten crop augmentations to get final classification"
+  config.data.eval_ten_crop_images = True  # ... of the original resized to 256 (320)
   config.slt.vst_weight = 10.0
   config.slt.canvas_multiple = 16  # CAM-VGG16's stride
   config.slt.regressor.hidden_units = 512

@@ -148,3 +148,48 @@ def test_slt_step_trains_the_regressor_on_cell_units():
   np.testing.assert_allclose(float(metrics["loss_reg"]), want, rtol=1e-4)
   half_mse = float(jnp.mean(losses.smooth_l1_loss(pred, pseudo)))
   assert float(metrics["loss_reg"]) > 10 * half_mse
+
+
+# ------------------------------------------------------------------------------------------------
+# Defect 10: ten-crop from the original resized to data.resize_size.
+
+
+def test_eval_rows_carry_ten_crops_of_the_original_resized_to_resize_size():
+  from wsol_jax.data import transforms as data_t  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  original = rng.integers(0, 256, (80, 60, 3), dtype=np.uint8)  # fine detail, not square
+  example = {"image": original, "label": 3, "bboxes": np.array([[5, 6, 40, 50]], np.float32),
+             "image_id": b"a"}
+  spec = data_t.TransformSpec(image_size=32, resize_size=36, max_boxes=1, ten_crop_images=True)
+  row = data_t.EvalTransform(spec).map(example)
+  assert row["image"].shape == (32, 32, 3) and row["image_ten_crop"].shape == (10, 32, 32, 3)
+  big = data_t.resize(data_t.ImageBoxes(original, example["bboxes"], None), (36, 36)).image
+  np.testing.assert_array_equal(row["image_ten_crop"][0], big[:32, :32])
+  np.testing.assert_array_equal(row["image_ten_crop"][4], big[2:34, 2:34])
+  np.testing.assert_array_equal(row["image_ten_crop"][5], big[:32, :32][:, ::-1])
+  # Not the eval image enlarged to 36 (the old way: detail lost to the 32 px detour).
+  upscaled = data_t.resize(data_t.ImageBoxes(row["image"], example["bboxes"], None), (36, 36))
+  assert np.abs(upscaled.image[2:34, 2:34].astype(int) - row["image_ten_crop"][4]).mean() > 10
+  pad = data_t.padding_row(spec)
+  assert pad["image_ten_crop"].shape == (10, 32, 32, 3)
+
+
+def test_slt_system_classifies_the_batch_ten_crops():
+  from wsol_jax.models import heads  # pylint: disable=import-outside-toplevel
+  config = slt_test.tiny_config(vst_weight=0.0)
+  config.slt.classifier.ten_crop = True
+  with pytest.raises(ValueError, match="eval_ten_crop_images"):
+    slt_lib.SLTNet(config, slt_test.INFO)
+  config.data.eval_ten_crop_images = True
+  method = slt_lib.SLTNet(config, slt_test.INFO)
+  batch = slt_test.batches(1)[0]
+  state = method.init_state(jax.random.key(0), batch)
+  crops = np.random.default_rng(1).integers(0, 256, (slt_test.BATCH, 10, 16, 16, 3), np.uint8)
+  preds = jax.jit(method.predict)(state, {"image": batch["image"], "label": batch["label"],
+                                          "image_ten_crop": crops})
+  variables = {"params": state.params["classifier"],
+               "batch_stats": state.batch_stats["classifier"]}
+  logits = method.classifier().apply(variables, heads.model_input(crops.reshape(-1, 16, 16, 3)),
+                                     train=False).reshape(slt_test.BATCH, 10, -1)
+  want = np.log(np.asarray(jax.nn.softmax(logits, -1)).mean(1) + 1e-12)
+  np.testing.assert_allclose(np.asarray(preds["system"]["logits"]), want, rtol=1e-4, atol=1e-5)

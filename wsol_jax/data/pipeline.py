@@ -71,6 +71,9 @@ def default_data_config() -> ml_collections.ConfigDict:
   c.rrc_ratio = (3 / 4, 4 / 3)  # random_resized_crop: aspect (w / h) range.
   c.eval_mode = "resize"  # resize | center_crop | ten_crop (ten_crop: image [B, 10, S, S, 3]).
   c.max_boxes = 8  # Boxes per example in a batch; more raises (ImageNet may need more).
+  # Eval batches also hold 'image_ten_crop' [B, 10, S, S, 3]: ten crops of the original resized to
+  # resize_size (SLT-Net's classifier at test time; the localization image stays 'image').
+  c.eval_ten_crop_images = False
   c.with_mask = False  # Add 'mask' (uint8 [B, S, S]); the dataset must have masks.
   c.worker_count = 0  # grain worker processes (0: transform in this process).
   c.worker_buffer_size = 8  # Examples each worker prepares ahead.
@@ -85,7 +88,8 @@ def transform_spec(data_cfg, eval_mode: str | None = None) -> transforms.Transfo
       max_boxes=int(data_cfg.max_boxes), with_mask=bool(data_cfg.with_mask),
       train_augment=data_cfg.train_augment, hflip=bool(data_cfg.hflip),
       rrc_scale=tuple(data_cfg.rrc_scale), rrc_ratio=tuple(data_cfg.rrc_ratio),
-      eval_mode=eval_mode or data_cfg.eval_mode)
+      eval_mode=eval_mode or data_cfg.eval_mode,
+      ten_crop_images=bool(data_cfg.get("eval_ten_crop_images", False)))
 
 
 def eval_split(data_cfg) -> str:

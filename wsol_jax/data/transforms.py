@@ -200,6 +200,9 @@ class TransformSpec:
   rrc_scale: tuple[float, float] = (0.08, 1.0)
   rrc_ratio: tuple[float, float] = (3 / 4, 4 / 3)
   eval_mode: str = "resize"
+  # Eval rows also carry ``image_ten_crop`` [10, S, S, 3]: the ten crops of the ORIGINAL image
+  # resized to ``resize_size`` (a classifier's test-time ten-crop next to the localization image).
+  ten_crop_images: bool = False
 
   def __post_init__(self):
     if self.train_augment not in TRAIN_MODES:
@@ -251,11 +254,15 @@ class EvalTransform(grain.MapTransform):
       return padding_row(s)
     x = _source(example, s.with_mask)
     out_hw = (s.image_size, s.image_size)
-    if s.eval_mode == "resize":
-      return _row(resize(x, out_hw), example, s.max_boxes, s.with_mask)
+    if s.eval_mode in ("resize", "center_crop"):
+      resized = resize(x, (s.resize_size, s.resize_size)) if (
+          s.eval_mode == "center_crop" or s.ten_crop_images) else None
+      row = _row(resize(x, out_hw) if s.eval_mode == "resize" else center_crop(resized, out_hw),
+                 example, s.max_boxes, s.with_mask)
+      if s.ten_crop_images:
+        row["image_ten_crop"] = np.stack([c.image for c in ten_crop(resized, out_hw)])
+      return row
     x = resize(x, (s.resize_size, s.resize_size))
-    if s.eval_mode == "center_crop":
-      return _row(center_crop(x, out_hw), example, s.max_boxes, s.with_mask)
     rows = [_row(c, example, s.max_boxes, False) for c in ten_crop(x, out_hw)]
     out = rows[0]
     for key in ("image", "bboxes", "bboxes_valid"):
@@ -277,4 +284,6 @@ def padding_row(spec: TransformSpec) -> dict[str, np.ndarray]:
   }
   if s.with_mask:
     row["mask"] = np.zeros((s.image_size, s.image_size), np.uint8)
+  if s.ten_crop_images and s.eval_mode != "ten_crop":
+    row["image_ten_crop"] = np.zeros((10, s.image_size, s.image_size, 3), np.uint8)
   return row

@@ -42,7 +42,9 @@ def default_config() -> ml_collections.ConfigDict:
       "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
       "head": "linear",  # 'linear': GAP (of a map) + dropout + FC; 'none': the backbone's logits
       "dropout_rate": 0.0,
-      "ten_crop": True})  # test-time ten-crop from the eval image resized to data.resize_size
+      # Test-time ten-crop of the original resized to data.resize_size (needs
+      # data.eval_ten_crop_images=True; configs/common.slt_paper_config sets both).
+      "ten_crop": False})
   # The localization stage trains with config.train; the classifier stage with config.train's
   # fields replaced by these (any config.train field; unset = inherited).
   c.stage_train = ml_collections.ConfigDict({

@@ -140,6 +140,10 @@ class SLTNet(base.Method):
     self.acam_k = s.smt_k if s.acam_k < 0 else int(s.acam_k)
     if not 1 <= self.acam_k <= info.num_classes:
       raise ValueError(f"config.slt.acam_k={s.acam_k} must be in [1, {info.num_classes}]")
+    if (s.classifier.enabled and s.classifier.ten_crop
+        and not config.data.get("eval_ten_crop_images", False)):
+      raise ValueError("config.slt.classifier.ten_crop=True needs config.data.eval_ten_crop_images"
+                       "=True (the ten crops of the original resized to data.resize_size)")
     if s.vst_weight < 0:
       raise ValueError(f"config.slt.vst_weight (beta) must be >= 0, got {s.vst_weight}")
     self.has_regressor = bool(s.regressor.enabled)
@@ -337,18 +341,20 @@ class SLTNet(base.Method):
     raw = self.regressor().apply(common.network_variables(state, "regressor"), images, train=False)
     return ordered_box_xyxy(raw)
 
-  def classify(self, state, images):
-    """Class logits of the classifier; with ten-crop, log of the mean softmax over the crops."""
+  def classify(self, state, images, crops=None):
+    """Class logits of the classifier on ``images``; with ``classifier.ten_crop``, the log of the
+    mean softmax over ``crops`` [B, 10, H, W, 3] (float), the ten crops of the original image
+    resized to ``data.resize_size`` (eval batches' ``image_ten_crop`` with
+    ``data.eval_ten_crop_images``), never crops of an upscaled eval image (issue 11, defect 10)."""
     variables = common.network_variables(state, "classifier")
     model = self.classifier()
     if not self.config.slt.classifier.ten_crop:
       return model.apply(variables, images, train=False)
-    n, h, w, c = images.shape
-    size = self.config.data.resize_size
-    # The eval image (resized to h x w) is enlarged to the ten-crop resize size, then cropped.
-    big = jax.image.resize(images, (n, size, size, c), "linear", antialias=True)
-    crops = classifier_lib.ten_crop(big, (h, w)).reshape(n * 10, h, w, c)
-    logits = model.apply(variables, crops, train=False).reshape(n, 10, -1)
+    if crops is None:
+      raise ValueError("config.slt.classifier.ten_crop=True needs eval batches with "
+                       "'image_ten_crop': set config.data.eval_ten_crop_images=True")
+    n, k, h, w, c = crops.shape
+    logits = model.apply(variables, crops.reshape(n * k, h, w, c), train=False).reshape(n, k, -1)
     return jnp.log(jnp.mean(jax.nn.softmax(logits, axis=-1), axis=1) + 1e-12)
 
   def predict(self, state, batch):
@@ -357,7 +363,9 @@ class SLTNet(base.Method):
     preds = {"localizer": {"logits": out["logits"],
                            "cam_gt": self.localization_map(out, batch["label"])}}
     if self.has_regressor:
-      logits = self.classify(state, images) if self.has_classifier else out["logits"]
+      crops = batch.get("image_ten_crop")
+      crops = heads.model_input(crops) if crops is not None else None
+      logits = self.classify(state, images, crops) if self.has_classifier else out["logits"]
       preds["system"] = {"logits": logits, "boxes": self.regressor_boxes(state, images)}
     return preds
 
