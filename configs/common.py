@@ -133,6 +133,7 @@ def lchp_paper_config(dataset: str) -> ml_collections.ConfigDict:
   config = paper_base_config("lchp", dataset, 448, 512, "inception_v3",
                              {"output": "features"})  # Mixed_6e
   config.lchp = lchp.default_lchp_config()
+  config.data.train_plain_images = True  # refine: LCHP-I's boxes on the un-augmented I_r
   paper_sgd(config, batch_size=32, lr=2e-3, lr_mults={"classifier": 1.0, "regressor": 1.0},
             weight_decay=1e-5, schedule="exponential", decay_factor=0.9, decay_every_epochs=1.0,
             schedule_overrides={"regressor": "constant"})

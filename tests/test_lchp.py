@@ -45,9 +45,10 @@ def fake_batch(seed: int = 0, batch: int = 8, size: int = 32):
   boxes[:, 0] = [4, 6, 20, 28]
   valid = np.zeros((batch, 2), bool)
   valid[:, 0] = True
-  return {"image": rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8),
-          "label": rng.integers(0, 3, (batch,), dtype=np.int32), "bboxes": boxes,
-          "bboxes_valid": valid, "valid": np.ones((batch,), bool)}
+  image = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+  return {"image": image, "label": rng.integers(0, 3, (batch,), dtype=np.int32), "bboxes": boxes,
+          "bboxes_valid": valid, "valid": np.ones((batch,), bool),
+          "image_plain": image.copy(), "bboxes_plain": boxes.copy()}
 
 
 @pytest.fixture(scope="module")

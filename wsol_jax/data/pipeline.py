@@ -74,6 +74,9 @@ def default_data_config() -> ml_collections.ConfigDict:
   # Eval batches also hold 'image_ten_crop' [B, 10, S, S, 3]: ten crops of the original resized to
   # resize_size (SLT-Net's classifier at test time; the localization image stays 'image').
   c.eval_ten_crop_images = False
+  # Train batches also hold 'image_plain' / 'bboxes_plain': the un-augmented image resized to
+  # image_size and its boxes (LCHP's refine stage: pseudo-boxes of the fixed LCHP-I on I_r).
+  c.train_plain_images = False
   c.with_mask = False  # Add 'mask' (uint8 [B, S, S]); the dataset must have masks.
   c.worker_count = 0  # grain worker processes (0: transform in this process).
   c.worker_buffer_size = 8  # Examples each worker prepares ahead.
@@ -89,7 +92,8 @@ def transform_spec(data_cfg, eval_mode: str | None = None) -> transforms.Transfo
       train_augment=data_cfg.train_augment, hflip=bool(data_cfg.hflip),
       rrc_scale=tuple(data_cfg.rrc_scale), rrc_ratio=tuple(data_cfg.rrc_ratio),
       eval_mode=eval_mode or data_cfg.eval_mode,
-      ten_crop_images=bool(data_cfg.get("eval_ten_crop_images", False)))
+      ten_crop_images=bool(data_cfg.get("eval_ten_crop_images", False)),
+      train_plain_images=bool(data_cfg.get("train_plain_images", False)))
 
 
 def eval_split(data_cfg) -> str:

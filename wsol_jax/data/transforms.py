@@ -203,6 +203,9 @@ class TransformSpec:
   # Eval rows also carry ``image_ten_crop`` [10, S, S, 3]: the ten crops of the ORIGINAL image
   # resized to ``resize_size`` (a classifier's test-time ten-crop next to the localization image).
   ten_crop_images: bool = False
+  # Train rows also carry ``image_plain`` / ``bboxes_plain``: the un-augmented image (resized to
+  # ``image_size`` as at evaluation) and its boxes (LCHP's refine stage: I_r before S).
+  train_plain_images: bool = False
 
   def __post_init__(self):
     if self.train_augment not in TRAIN_MODES:
@@ -229,6 +232,15 @@ class TrainTransform(grain.RandomMapTransform):
     s = self.spec
     x = _source(example, s.with_mask)
     out_hw = (s.image_size, s.image_size)
+    plain = resize(x, out_hw) if s.train_plain_images else None
+    row = self._augmented_row(x, example, rng, out_hw)
+    if plain is not None:
+      plain_row = _row(plain, example, s.max_boxes, False)
+      row["image_plain"], row["bboxes_plain"] = plain_row["image"], plain_row["bboxes"]
+    return row
+
+  def _augmented_row(self, x, example, rng, out_hw):
+    s = self.spec
     if s.train_augment == "random_crop":
       x = resize(x, (s.resize_size, s.resize_size))
       x = crop(x, *random_crop_window(rng, x.image.shape[:2], out_hw), *out_hw)

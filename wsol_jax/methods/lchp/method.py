@@ -51,6 +51,8 @@ ATTENTION_SOURCES = ("features", "attention")
 FILLS = ("mean", "black")
 COORD_REDUCTIONS = ("sum", "mean")
 TEACHERS = ("current", "init")
+REFINE_IMAGES = ("plain", "augmented")
+REFINE_BN = ("frozen", "train")
 INIT_COUNTS = ("seen", "with_gt", "pseudo_gt_known")
 REFINE_COUNTS = ("seen", "kept", "with_gt", "kept_with_gt", "all_gt_known", "kept_gt_known")
 
@@ -85,7 +87,15 @@ def default_lchp_config() -> ml_collections.ConfigDict:
   c.coord_reduction = "sum"  # 'sum': ||.||^2 over the 4 coordinates (Eq. 2, 5) | 'mean'
   # Refinement.
   c.tau = 0.9
-  c.refine_teacher = "current"  # y = Loc(I_r) from the regressor being refined | 'init' (frozen)
+  # y = Loc(I_r) from 'init': the fixed LCHP-I regressor (Sec. 3.2: "the initialized localization
+  # network"; one fixed set of kept boxes, Table 4) | 'current': the regressor being refined.
+  c.refine_teacher = "init"
+  # I_r in refine: 'plain' (the un-augmented training image, resized as at evaluation; needs
+  # data.train_plain_images) | 'augmented' (the init stage's general augmentation).
+  c.refine_images = "plain"
+  # The regressor's BatchNorm in refine: 'frozen' (inference mode on LCHP-I's running statistics,
+  # not updated by the strongly augmented images) | 'train' (batch statistics of S(I_r), updated).
+  c.refine_bn = "frozen"
   c.strong_scale = (0.8, 1.2)
   c.strong_crop_pad = 0.25
   c.strong_crop_pad_prob = 0.5
@@ -104,6 +114,8 @@ def check_lchp_config(c: ml_collections.ConfigDict) -> None:
   common.check_choice("lchp", "strong_fill", c.strong_fill, FILLS)
   common.check_choice("lchp", "coord_reduction", c.coord_reduction, COORD_REDUCTIONS)
   common.check_choice("lchp", "refine_teacher", c.refine_teacher, TEACHERS)
+  common.check_choice("lchp", "refine_images", c.refine_images, REFINE_IMAGES)
+  common.check_choice("lchp", "refine_bn", c.refine_bn, REFINE_BN)
   if not 0.0 <= c.ema_decay <= 1.0:
     raise ValueError(f"config.lchp.ema_decay must be in [0, 1], got {c.ema_decay}")
   if not 0.0 <= c.delta < 1.0:
@@ -124,6 +136,10 @@ class LCHP(base.Method):
     super().__init__(config, info)
     self.c = config.lchp
     check_lchp_config(self.c)
+    if (REFINE in self.stage_names() and self.c.refine_images == "plain"
+        and not config.data.get("train_plain_images", False)):
+      raise ValueError("config.lchp.refine_images='plain' needs config.data.train_plain_images="
+                       "True (the un-augmented training images in each batch)")
     self.tx_init = common.network_optimizer(self.stage_train(INIT), GROUPS, info.steps_per_epoch,
                                             self.stage_steps(INIT))
     if REFINE in self.stage_names():  # the classifier is frozen
@@ -273,7 +289,15 @@ class LCHP(base.Method):
 
   def _refine_step(self, state, batch, rng, axis_name):
     reg_model = self.regressor(axis_name)
-    images = heads.model_input(batch["image"])
+    if self.c.refine_images == "plain":
+      if "image_plain" not in batch:
+        raise ValueError("lchp.refine_images='plain': the batch has no 'image_plain' (set "
+                         "config.data.train_plain_images=True)")
+      images = heads.model_input(batch["image_plain"])
+      gt_boxes = batch["bboxes_plain"]
+    else:
+      images = heads.model_input(batch["image"])
+      gt_boxes = batch["bboxes"]
     height, width = images.shape[1:3]
     teacher = (common.network_variables(state, "regressor") if self.c.refine_teacher == "current"
                else state.extras["init_regressor"])
@@ -293,8 +317,12 @@ class LCHP(base.Method):
     use = keep & ~box_lib.is_degenerate_xyxy(s_boxes)
 
     def loss_fn(reg_params):
-      pred, upd = reg_model.apply(common.network_variables(state, "regressor", reg_params),
-                                  s_images, train=True, mutable=["batch_stats"])
+      variables = common.network_variables(state, "regressor", reg_params)
+      if c.refine_bn == "frozen":  # LCHP-I's statistics, kept (issue 11, defect 7)
+        pred = reg_model.apply(variables, s_images, train=False)
+        return (losses.refine_loss(pred, target, use, c.coord_reduction),
+                state.batch_stats["regressor"])
+      pred, upd = reg_model.apply(variables, s_images, train=True, mutable=["batch_stats"])
       return losses.refine_loss(pred, target, use, c.coord_reduction), upd.get("batch_stats", {})
 
     (loss, reg_stats), reg_grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -304,7 +332,7 @@ class LCHP(base.Method):
     stats = {"classifier": state.batch_stats["classifier"],
              "regressor": parallel.mean_over_devices(reg_stats, axis_name)}
     new, grad_norm = ts.apply_gradients(state, grads, self.tx_refine, batch_stats=stats)
-    hit, has_gt = box_lib.gt_known_hits(y, batch["bboxes"], batch["bboxes_valid"], (height, width))
+    hit, has_gt = box_lib.gt_known_hits(y, gt_boxes, batch["bboxes_valid"], (height, width))
     keep_f = keep.astype(jnp.float32)
     counts = self._counts(state, REFINE, {
         "seen": jnp.float32(images.shape[0]), "kept": keep_f.sum(), "with_gt": has_gt.sum(),
