@@ -50,6 +50,20 @@ _REGRESSOR_GROUPS = {"regressor/backbone": "backbone", "regressor/fc1": "head",
 _CLASSIFIER_GROUPS = {"classifier/backbone": "backbone", "classifier/fc": "head"}
 
 
+# The paper's CUB K: 30 of its 200 classes (Sec. 4.1).
+PAPER_K_FRACTION = 30 / 200
+
+
+def smt_k_for(smt_k: int, num_classes: int) -> int:
+  """K of Eq. 8: ``smt_k`` when set (>= 1); -1 scales the paper's 30 of 200 classes to
+  ``num_classes`` (rounded, at least 1): 4 for a 25-class CUB subset."""
+  if smt_k >= 1:
+    return int(smt_k)
+  if smt_k == -1:
+    return max(1, int(round(PAPER_K_FRACTION * num_classes)))
+  raise ValueError(f"config.slt.smt_k must be >= 1 or -1, got {smt_k}")
+
+
 def pseudo_box_normalized_xyxy(loc_maps, image_hw, threshold: float):
   """Localization maps [B, h, w] -> the regressor's targets [B, 4] normalised xyxy, no gradient.
 
@@ -133,11 +147,13 @@ class SLTNet(base.Method):
     common.check_choice("slt", "vst_stop_gradient", s.vst_stop_gradient, _VST_STOP_GRADIENT)
     common.check_choice("slt", "regressor.loss_units", s.regressor.loss_units,
                         ("cells", "normalized"))
-    if s.smt_k < 1 or s.smt_k > info.num_classes:
-      raise ValueError(f"config.slt.smt_k={s.smt_k} must be in [1, {info.num_classes}] (classes)")
+    self.smt_k = smt_k_for(s.smt_k, info.num_classes)
+    if self.smt_k < 1 or self.smt_k > info.num_classes:
+      raise ValueError(f"config.slt.smt_k={s.smt_k} must be in [1, {info.num_classes}] (classes), "
+                       "or -1 (the paper's 30 of 200 classes, scaled to the class count)")
     if not 0.0 <= s.smt_alpha <= 1.0:
       raise ValueError(f"config.slt.smt_alpha={s.smt_alpha} must be in [0, 1] (Eq. 8)")
-    self.acam_k = s.smt_k if s.acam_k < 0 else int(s.acam_k)
+    self.acam_k = self.smt_k if s.acam_k < 0 else int(s.acam_k)
     if not 1 <= self.acam_k <= info.num_classes:
       raise ValueError(f"config.slt.acam_k={s.acam_k} must be in [1, {info.num_classes}]")
     if (s.classifier.enabled and s.classifier.ten_crop
@@ -260,7 +276,7 @@ class SLTNet(base.Method):
       (out_o, updates), stats_o = apply_recording_batch_stats(
           localizer, loc_vars, images, train=True, rngs=dropout, mutable=["batch_stats"])
       logits = out_o["logits"]
-      smt = losses.smt_loss(logits, labels, s.smt_k, s.smt_alpha)
+      smt = losses.smt_loss(logits, labels, self.smt_k, s.smt_alpha)
       terms = {"loss_smt": jnp.mean(smt)}
       loss = terms["loss_smt"]
       if use_vst:
@@ -279,7 +295,7 @@ class SLTNet(base.Method):
         terms["loss_vst"] = jnp.mean(losses.vst_loss(maps_o, maps_it))
         loss = loss + s.vst_weight * terms["loss_vst"]
         if s.smt_on_transformed:
-          smt_t = jnp.mean(losses.smt_loss(out_t["logits"], labels, s.smt_k, s.smt_alpha))
+          smt_t = jnp.mean(losses.smt_loss(out_t["logits"], labels, self.smt_k, s.smt_alpha))
           loss = loss + 0.5 * (smt_t - terms["loss_smt"])
       pseudo = None
       if regressor is not None:
@@ -308,7 +324,7 @@ class SLTNet(base.Method):
     state, grad_norm = ts.apply_gradients(state, grads, self.tx_loc, batch_stats=batch_stats)
     metrics = dict(terms, loss=loss, grad_norm=grad_norm,
                    accuracy=jnp.mean(jnp.argmax(logits, -1) == labels),
-                   label_in_top_k=jnp.mean(losses.label_in_top_k(logits, labels, s.smt_k)))
+                   label_in_top_k=jnp.mean(losses.label_in_top_k(logits, labels, self.smt_k)))
     if pseudo is not None:
       # Monitoring only (the boxes never reach a gradient): how often the pseudo-box is right.
       pseudo_px = box_lib.denormalize_xyxy(pseudo, w, h)
