@@ -152,7 +152,10 @@ def test_k1_alpha1_without_vst_is_the_cam_baseline_step():
 
 
 def test_classifier_stage_trains_only_the_classifier_and_predict():
-  method = slt_lib.SLTNet(tiny_config(vst_weight=0.0), INFO)
+  config = tiny_config(vst_weight=0.0)
+  config.slt.classifier.ten_crop = True
+  config.data.eval_ten_crop_images = True
+  method = slt_lib.SLTNet(config, INFO)
   assert [s.name for s in method.stages()] == ["localization", "classifier"]
   data = batches(2, seed=4)
   runner = parallel.JitRunner(devices=jax.devices()[:1])
@@ -163,7 +166,9 @@ def test_classifier_stage_trains_only_the_classifier_and_predict():
       np.testing.assert_array_equal(a, b)
   assert any(not np.array_equal(a, b) for a, b in zip(
       jax.tree.leaves(state.params["classifier"]), jax.tree.leaves(after.params["classifier"])))
-  preds = jax.jit(method.predict)(after, {k: data[0][k] for k in ("image", "label")})
+  crops = np.stack([data[0]["image"]] * 10, axis=1)  # the eval rows' ten crops
+  preds = jax.jit(method.predict)(after, {"image": data[0]["image"], "label": data[0]["label"],
+                                          "image_ten_crop": crops})
   assert preds["localizer"]["cam_gt"].shape == (BATCH, SIZE // 2, SIZE // 2)
   boxes = np.asarray(preds["system"]["boxes"])
   assert boxes.shape == (BATCH, 4) and boxes.min() >= 0 and boxes.max() <= 1

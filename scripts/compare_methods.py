@@ -1,0 +1,193 @@
+"""CAM, SLT-Net and LCHP trained from the same ImageNet weights on the same data, over seeds: one table.
+
+  python scripts/compare_methods.py --manual_dir ../shared/data/cub25 \\
+      --weights ../shared/weights/mobilenet_7_5_224_tf.h5 [--seeds 0 1 2] [--methods cam slt lchp] \\
+      --workdir W --out FILE.json [--set KEY=VALUE ...]
+
+Each method runs its CPU recipe (configs/cub_{cam,slt,lchp}_mobilenet.py) with
+``data.manual_dir=--manual_dir``, ``model.pretrained=--weights`` and ``seed``, in
+``W/<method>/seed<s>``. A finished run (its ``results.json``) is reused, an unfinished one resumes;
+a run that fails stops the script with its error (never a missing row).
+
+Rows: ``cam`` (the CAM localizer), ``slt_localizer`` (SLT-Net's localizer: top-K ACAM), ``slt``
+(the system: classifier + regressor), ``lchp_pseudo`` (Algorithm 1's boxes from the EMA
+classifier), ``lchp_i`` and ``lchp_r`` (LCHP's regressor after init and after refine; both with
+LCHP's classifier). Columns: Top-1 CLS, Top-1 LOC, GT-known LOC, MaxBoxAcc, MaxBoxAccV2 (%, the
+test split). A box row has no score-map threshold to sweep, so its MaxBoxAcc is its box accuracy
+at IoU 50 (= GT-known) and its MaxBoxAccV2 the mean of its accuracies at IoU 30, 50 and 70, which
+is what wsolevaluation's definitions give for a single box. Every box row also gets
+``centre_spread``: sqrt(var of the predicted box centres / var of the GT box centres) over the
+test images (x and y variances summed; 1 = boxes move with the objects, 0 = one box for all).
+
+Each cell is the per-seed list, its mean and its spread (the sample standard deviation over seeds;
+0 for one seed). ``--out``: ``{row: {metric: [value per seed]}}`` (metrics ``top1_cls``,
+``top1_loc``, ``gt_known_loc``, ``MaxBoxAcc``, ``MaxBoxAccV2``, ``centre_spread``), plus
+``"_meta"`` (seeds, methods, paths, minutes per run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
+METHODS = ("cam", "slt", "lchp")
+METRICS = ("top1_cls", "top1_loc", "gt_known_loc", "MaxBoxAcc", "MaxBoxAccV2")
+LABELS = {"top1_cls": "Top-1 CLS", "top1_loc": "Top-1 LOC", "gt_known_loc": "GT-known LOC",
+          "MaxBoxAcc": "MaxBoxAcc", "MaxBoxAccV2": "MaxBoxAccV2",
+          "centre_spread": "centre spread"}
+# row -> (method, results-key prefix, prediction group for centre_spread or None).
+ROWS = {"cam": ("cam", "", None),
+        "slt_localizer": ("slt", "localizer/", None),
+        "slt": ("slt", "", "system"),
+        "lchp_pseudo": ("lchp", "pseudo_label/", "pseudo_label"),
+        "lchp_i": ("lchp", "lchp_i/", "lchp_i"),
+        "lchp_r": ("lchp", "", "lchp")}
+SPREAD_FILE = "centre_spread.json"
+
+
+def make_config(method: str, args, seed: int):
+  from wsol_jax import config_defaults  # pylint: disable=import-outside-toplevel
+  config = config_defaults.load_config_file(os.path.join(CONFIGS, f"cub_{method}_mobilenet.py"))
+  overrides = {"data.manual_dir": args.manual_dir, "model.pretrained": args.weights,
+               "seed": seed, "train.progress_bar": False}
+  overrides.update(dict(config_defaults.parse_override(s) for s in args.set))
+  config_defaults.apply_overrides(config, overrides)
+  return config
+
+
+def row_metrics(results: dict, prefix: str) -> dict[str, float]:
+  """The table's five metrics of one prediction group of a run's results (see the docstring)."""
+  get = lambda key: results[prefix + key]
+  out = {k: float(get(k)) for k in ("top1_cls", "top1_loc", "gt_known_loc")}
+  if prefix + "MaxBoxAcc" in results:  # a score map (CAM / ACAM)
+    out["MaxBoxAcc"], out["MaxBoxAccV2"] = float(get("MaxBoxAcc")), float(get("MaxBoxAccV2"))
+  else:  # a box
+    out["MaxBoxAcc"] = float(get("gt_known_loc@50"))
+    out["MaxBoxAccV2"] = float(np.mean([get(f"gt_known_loc@{t}") for t in (30, 50, 70)]))
+  return out
+
+
+def centre_spread(pred_xyxy: np.ndarray, gt_xyxy: np.ndarray) -> float:
+  """sqrt(sum of the x, y variances of the predicted centres / the same of the GT centres)."""
+  centre = lambda b: np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], -1)
+  var_gt = centre(gt_xyxy).var(axis=0).sum()
+  return float(np.sqrt(centre(pred_xyxy).var(axis=0).sum() / max(var_gt, 1e-12)))
+
+
+def run_centre_spreads(config, workdir: str, groups: list[str]) -> dict[str, float]:
+  """centre_spread of each box group of the finished run in ``workdir`` on the test split
+  (cached in ``workdir/centre_spread.json``)."""
+  path = os.path.join(workdir, SPREAD_FILE)
+  if os.path.isfile(path):
+    with open(path, encoding="utf-8") as f:
+      cached = json.load(f)
+    if all(g in cached for g in groups):
+      return cached
+  from wsol_jax.localization import boxes as box_lib  # pylint: disable=import-outside-toplevel
+  from wsol_jax.training import evaluator, loop  # pylint: disable=import-outside-toplevel
+  run, state, _ = loop.load_checkpoint(config, workdir)
+  predict = evaluator.compile_predict(run.method, run.runner)
+  preds = {g: [] for g in groups}
+  gts = []
+  for batch in evaluator.eval_loader(config):
+    out = predict(state, run.runner.shard_batch(batch))
+    valid = np.asarray(batch["valid"], bool) & np.asarray(batch["bboxes_valid"])[:, 0]
+    size = np.asarray(batch["image"]).shape[-2]
+    for g in groups:
+      preds[g].append(np.asarray(box_lib.denormalize_xyxy(np.asarray(out[g]["boxes"]), size,
+                                                          size))[valid])
+    gts.append(np.asarray(batch["bboxes"])[valid, 0])
+  gt = np.concatenate(gts)
+  spreads = {g: centre_spread(np.concatenate(preds[g]), gt) for g in groups}
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(spreads, f, indent=2)
+  return spreads
+
+
+def collect(per_run: dict[tuple[str, int], dict], spreads: dict[tuple[str, int], dict],
+            methods, seeds) -> dict[str, dict[str, list[float]]]:
+  """{(method, seed): results}, {(method, seed): {group: spread}} -> {row: {metric: [per seed]}}."""
+  table = {}
+  for row, (method, prefix, group) in ROWS.items():
+    if method not in methods:
+      continue
+    cells = {m: [] for m in METRICS}
+    if group is not None:
+      cells["centre_spread"] = []
+    for seed in seeds:
+      for k, v in row_metrics(per_run[(method, seed)], prefix).items():
+        cells[k].append(v)
+      if group is not None:
+        cells["centre_spread"].append(float(spreads[(method, seed)][group]))
+    table[row] = cells
+  return table
+
+
+def spread(values) -> float:
+  return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def format_table(table: dict[str, dict[str, list[float]]]) -> str:
+  columns = list(METRICS) + ["centre_spread"]
+  cell = lambda v: (f"{np.mean(v):.2f} ±{spread(v):.2f} [" + ", ".join(f"{x:.2f}" for x in v)
+                    + "]") if v else "-"
+  rows = [[row] + [cell(cells.get(c, [])) for c in columns] for row, cells in table.items()]
+  header = ["row"] + [LABELS[c] for c in columns]
+  widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+  fmt = lambda r: " | ".join(str(v).ljust(w) for v, w in zip(r, widths))
+  return "\n".join([fmt(header), "-+-".join("-" * w for w in widths)] + [fmt(r) for r in rows])
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--manual_dir", required=True, help="the CUB archive's folder")
+  parser.add_argument("--weights", required=True, help="the ImageNet MobileNet .h5 file")
+  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+  parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+  parser.add_argument("--workdir", required=True, help="runs live in WORKDIR/<method>/seed<s>")
+  parser.add_argument("--out", required=True, help="the JSON file written at the end")
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="config override for every run (e.g. train.num_epochs=1)")
+  args = parser.parse_args(argv)
+  for path in (args.manual_dir, args.weights):
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"{path} does not exist")
+  from wsol_jax.training import loop  # pylint: disable=import-outside-toplevel
+
+  per_run, spreads, minutes = {}, {}, {}
+  for method in args.methods:
+    groups = [g for (m, _, g) in ROWS.values() if m == method and g is not None]
+    for seed in args.seeds:
+      config = make_config(method, args, seed)
+      workdir = os.path.join(args.workdir, method, f"seed{seed}")
+      start = time.time()
+      print(f"--- {method} seed {seed}: {workdir}", flush=True)
+      per_run[(method, seed)] = loop.results_or_train(config, workdir)  # raises if it fails
+      spreads[(method, seed)] = run_centre_spreads(config, workdir, groups) if groups else {}
+      minutes[f"{method}/seed{seed}"] = (time.time() - start) / 60
+      print(f"--- {method} seed {seed}: {minutes[f'{method}/seed{seed}']:.1f} min", flush=True)
+
+  table = collect(per_run, spreads, args.methods, args.seeds)
+  out = dict(table)
+  out["_meta"] = {"seeds": list(args.seeds), "methods": list(args.methods),
+                  "manual_dir": args.manual_dir, "weights": args.weights,
+                  "overrides": list(args.set), "minutes_this_call": minutes,
+                  "spread": "sample standard deviation over seeds"}
+  tmp = args.out + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(out, f, indent=2)
+  os.replace(tmp, args.out)
+  print(f"\ntest split, {len(args.seeds)} seed(s): mean ±spread [per seed]\n"
+        + format_table(table), flush=True)
+  print(f"wrote {args.out}", flush=True)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,100 @@
+"""scripts/compare_methods.py: the table's rows from each run's results, the box rows' MaxBoxAcc,
+centre_spread, the JSON layout, the configs it runs, reuse, and a failed run being an error."""
+
+import json
+
+import numpy as np
+import pytest
+
+import backbone_helpers
+
+compare = backbone_helpers.load_script("compare_methods")
+
+
+def _results(method: str, base: float) -> dict:
+  """Results with the keys each method's evaluation writes (values offset by ``base``)."""
+  cam = {"top1_cls": base + 1, "top1_loc": base + 2, "gt_known_loc": base + 3,
+         "MaxBoxAcc": base + 4, "MaxBoxAccV2": base + 5}
+  box = {"top1_cls": base + 1, "top1_loc": base + 2, "gt_known_loc": base + 3,
+         "gt_known_loc@30": base + 6, "gt_known_loc@50": base + 3, "gt_known_loc@70": base}
+  if method == "cam":
+    return dict(cam)
+  if method == "slt":
+    return dict(box, **{f"localizer/{k}": v + 10 for k, v in cam.items()})
+  out = dict(box)
+  for prefix, off in (("lchp_i/", 20), ("pseudo_label/", 30)):
+    out.update({f"{prefix}{k}": v + off for k, v in box.items()})
+  return out
+
+
+def test_rows_metrics_and_json_layout(tmp_path, monkeypatch):
+  from wsol_jax.training import loop  # pylint: disable=import-outside-toplevel
+  seen_configs = []
+
+  def fake_train(config, workdir):
+    seen_configs.append((config.method, config.seed, config.data.manual_dir,
+                         config.model.pretrained, workdir))
+    return _results(config.method, 100.0 * config.seed)
+
+  monkeypatch.setattr(loop, "results_or_train", fake_train)
+  monkeypatch.setattr(compare, "run_centre_spreads",
+                      lambda config, workdir, groups: {g: 0.5 + config.seed for g in groups})
+  weights = tmp_path / "w.h5"
+  weights.write_bytes(b"")
+  out = tmp_path / "cmp.json"
+  assert compare.main(["--manual_dir", str(tmp_path), "--weights", str(weights), "--seeds", "0",
+                       "1", "--workdir", str(tmp_path / "runs"), "--out", str(out)]) == 0
+  # Every method x seed ran from the same weights and data, in its own workdir.
+  assert sorted((m, s) for m, s, *_ in seen_configs) == [(m, s) for m in ("cam", "lchp", "slt")
+                                                         for s in (0, 1)]
+  assert {(d, w) for _, _, d, w, _ in seen_configs} == {(str(tmp_path), str(weights))}
+  assert len({wd for *_, wd in seen_configs}) == 6
+  table = json.loads(out.read_text())
+  assert list(k for k in table if k != "_meta") == list(compare.ROWS)
+  assert table["cam"]["MaxBoxAcc"] == [4.0, 104.0]
+  assert table["slt_localizer"]["top1_loc"] == [12.0, 112.0]
+  assert table["slt"]["MaxBoxAcc"] == [3.0, 103.0]  # a box: accuracy at IoU 50
+  np.testing.assert_allclose(table["slt"]["MaxBoxAccV2"], [3.0, 103.0])  # mean of 6, 3, 0
+  assert table["lchp_i"]["gt_known_loc"] == [23.0, 123.0]
+  assert table["lchp_pseudo"]["top1_cls"] == [31.0, 131.0]
+  assert table["lchp_r"]["top1_cls"] == [1.0, 101.0]
+  for row in ("slt", "lchp_pseudo", "lchp_i", "lchp_r"):
+    assert table[row]["centre_spread"] == [0.5, 1.5]
+  assert "centre_spread" not in table["cam"] and "centre_spread" not in table["slt_localizer"]
+  text = compare.format_table({k: v for k, v in table.items() if k != "_meta"})
+  assert "54.00 ±70.71 [4.00, 104.00]" in text  # cam MaxBoxAcc: mean, sample std, per seed
+
+
+def test_a_failed_run_is_an_error(tmp_path, monkeypatch):
+  from wsol_jax.training import loop  # pylint: disable=import-outside-toplevel
+
+  def fail(config, workdir):
+    raise RuntimeError("diverged")
+
+  monkeypatch.setattr(loop, "results_or_train", fail)
+  weights = tmp_path / "w.h5"
+  weights.write_bytes(b"")
+  with pytest.raises(RuntimeError, match="diverged"):
+    compare.main(["--manual_dir", str(tmp_path), "--weights", str(weights), "--seeds", "0",
+                  "--methods", "cam", "--workdir", str(tmp_path / "r"), "--out",
+                  str(tmp_path / "o.json")])
+  assert not (tmp_path / "o.json").exists()
+
+
+def test_centre_spread():
+  gt = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 0, 50, 10]], np.float64)
+  assert compare.centre_spread(gt, gt) == pytest.approx(1.0)
+  one_box = np.tile([[10, 10, 30, 30]], (3, 1))
+  assert compare.centre_spread(one_box, gt) == 0.0
+  assert compare.centre_spread(gt * 0.5, gt) == pytest.approx(0.5)
+
+
+def test_the_three_recipes_share_data_weights_and_input(tmp_path):
+  args = type("A", (), {"manual_dir": "/d", "weights": "/w.h5", "set": []})()
+  configs = {m: compare.make_config(m, args, 3) for m in compare.METHODS}
+  for c in configs.values():
+    assert (c.seed, c.data.manual_dir, c.model.pretrained) == (3, "/d", "/w.h5")
+    assert (c.data.name, c.data.image_size, c.model.backbone) == (
+        "cub", configs["cam"].data.image_size, "mobilenet_v1_075")
+  assert configs["slt"].slt.smt_k == -1 and configs["slt"].data.eval_ten_crop_images
+  assert configs["lchp"].data.train_plain_images
