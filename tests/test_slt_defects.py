@@ -140,10 +140,12 @@ def test_slt_step_trains_the_regressor_on_cell_units():
       images, train=True, mutable=["batch_stats"])
   pseudo = jax.jit(lambda m: slt_lib.pseudo_box_normalized_xyxy(
       m, (16, 16), config.slt.pseudo_box_threshold))(method.localization_map(out_o, batch["label"]))
-  pred, _ = method.regressor().apply(
+  raw, _ = method.regressor().apply(
       {"params": state.params["regressor"], "batch_stats": state.batch_stats["regressor"]},
       images, train=True, mutable=["batch_stats"])
   assert out_o["features"].shape[1:3] == (8, 8)  # stride 2
+  assert config.slt.regressor.output == "linear"  # the outputs ARE the paper's cell coordinates
+  pred = raw / 8.0
   want = float(jnp.mean(losses.regressor_loss(pred, pseudo, (8, 8))))
   np.testing.assert_allclose(float(metrics["loss_reg"]), want, rtol=1e-4)
   half_mse = float(jnp.mean(losses.smooth_l1_loss(pred, pseudo)))
@@ -193,3 +195,19 @@ def test_slt_system_classifies_the_batch_ten_crops():
                                      train=False).reshape(slt_test.BATCH, 10, -1)
   want = np.log(np.asarray(jax.nn.softmax(logits, -1)).mean(1) + 1e-12)
   np.testing.assert_allclose(np.asarray(preds["system"]["logits"]), want, rtol=1e-4, atol=1e-5)
+
+
+def test_slt_regressor_boxes_are_its_cell_outputs_over_the_map_size():
+  config = slt_test.tiny_config(vst_weight=0.0)
+  config.slt.classifier.enabled = False
+  method = slt_lib.SLTNet(config, slt_test.INFO)
+  batch = slt_test.batches(1)[0]
+  state = method.init_state(jax.random.key(0), batch)
+  from wsol_jax.models import heads  # pylint: disable=import-outside-toplevel
+  from wsol_jax.models.regressor import ordered_box_xyxy  # pylint: disable=import-outside-toplevel
+  images = heads.model_input(batch["image"])
+  raw = method.regressor().apply({"params": state.params["regressor"],
+                                  "batch_stats": state.batch_stats["regressor"]}, images)
+  want = np.clip(np.asarray(ordered_box_xyxy(raw / 8.0)), 0.0, 1.0)
+  np.testing.assert_allclose(np.asarray(jax.jit(method.regressor_boxes)(state, images)), want,
+                             rtol=1e-6, atol=1e-7)

@@ -35,7 +35,10 @@ def default_config() -> ml_collections.ConfigDict:
       # Eq. 3-4's units: 'cells' (x/m: cells of the localizer's map, the paper's) | 'normalized'
       "loss_units": "cells",
       "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
-      "hidden_units": 512, "pooling": "avg", "output": "sigmoid"})
+      # 'linear': outputs are the paper's boxes in feature cells (x1/m, ...; the paper's ReLU
+      # without the dead-unit risk at 0) | 'relu' | 'sigmoid': fractions of the image (saturates:
+      # one large step on whole-image pseudo-boxes leaves it with no gradient).
+      "hidden_units": 512, "pooling": "avg", "output": "linear"})
   # The separate classifier (stage 2).
   c.classifier = ml_collections.ConfigDict({
       "enabled": True,

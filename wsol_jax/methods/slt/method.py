@@ -47,6 +47,9 @@ _VST_NORMALIZE = ("none", "minmax")
 _VST_STOP_GRADIENT = ("none", "original", "transformed")
 _REGRESSOR_GROUPS = {"regressor/backbone": "backbone", "regressor/fc1": "head",
                      "regressor/fc2": "head"}
+# The regressor's FC layers take config.train.lr_mults['regressor_head'] when a config sets it
+# (else 'head'): in feature-cell units one SGD step moves a box by ~lr * ||hidden||^2 cells.
+REGRESSOR_HEAD_GROUP = "regressor_head"
 _CLASSIFIER_GROUPS = {"classifier/backbone": "backbone", "classifier/fc": "head"}
 
 
@@ -173,8 +176,10 @@ class SLTNet(base.Method):
     transforms.sample_vst_params(jax.random.key(0), 1, **self.jitter_kwargs)  # validates ranges
     # The canvas fill of g: the colour the localizer's backbone reads as zero.
     self.fill = common.zero_rgb(config.model.backbone, config.model.backbone_kwargs)
-    loc_groups = dict(cam_method.LOCALIZER_GROUPS, **(_REGRESSOR_GROUPS if self.has_regressor
-                                                       else {}))
+    reg_groups = dict(_REGRESSOR_GROUPS)
+    if REGRESSOR_HEAD_GROUP in self.stage_train(LOCALIZATION).lr_mults:
+      reg_groups.update({k: REGRESSOR_HEAD_GROUP for k, v in reg_groups.items() if v == "head"})
+    loc_groups = dict(cam_method.LOCALIZER_GROUPS, **(reg_groups if self.has_regressor else {}))
     self.tx_loc = common.network_optimizer(self.stage_train(LOCALIZATION), loc_groups,
                                            info.steps_per_epoch,
                                            self.stage_steps(LOCALIZATION),
@@ -302,8 +307,9 @@ class SLTNet(base.Method):
         pseudo = pseudo_box_normalized_xyxy(self.localization_map(out_o, labels), (h, w),
                                             s.pseudo_box_threshold)
         reg_vars = common.network_variables(state, "regressor", params["regressor"])
-        pred, reg_updates = regressor.apply(reg_vars, images, train=True, rngs=dropout,
-                                            mutable=["batch_stats"])
+        raw, reg_updates = regressor.apply(reg_vars, images, train=True, rngs=dropout,
+                                           mutable=["batch_stats"])
+        pred = self.regressor_normalized(raw, out_o["features"].shape[1:3])
         if s.regressor.loss_units == "cells":  # Eq. 3-4: boxes in cells of the localizer's map
           reg = losses.regressor_loss(pred, pseudo, out_o["features"].shape[1:3],
                                       s.regressor.smooth_l1_beta)
@@ -353,9 +359,26 @@ class SLTNet(base.Method):
     return self.localizer().apply(common.network_variables(state, "localizer"), images,
                                   train=False)
 
+  def regressor_normalized(self, raw, cells_hw):
+    """The regressor's output -> normalised xyxy [B, 4]. A 'sigmoid' head outputs fractions of the
+    image; a 'linear' / 'relu' head outputs the paper's p = (x1/m, y1/m, x2/m, y2/m) in cells of
+    the localizer's map (Eq. 3-4), so that one unit of output is one cell and the smooth L1's
+    gradient per coordinate is at most 1, as in the paper."""
+    if self.config.slt.regressor.output == "sigmoid":
+      return raw
+    h, w = cells_hw
+    return raw / jnp.asarray([w, h, w, h], raw.dtype)
+
+  def cells_hw(self, state, images) -> tuple[int, int]:
+    """(h, w) of the localizer's map for ``images`` (shapes only, nothing is computed)."""
+    return tuple(jax.eval_shape(lambda x: self.localizer_out(state, x), images)
+                 ["features"].shape[1:3])
+
   def regressor_boxes(self, state, images):
+    """The regressor's boxes: normalised xyxy, corners in order, clipped to the image."""
     raw = self.regressor().apply(common.network_variables(state, "regressor"), images, train=False)
-    return ordered_box_xyxy(raw)
+    boxes = self.regressor_normalized(raw, self.cells_hw(state, images))
+    return jnp.clip(ordered_box_xyxy(boxes), 0.0, 1.0)
 
   def classify(self, state, images, crops=None):
     """Class logits of the classifier on ``images``; with ``classifier.ten_crop``, the log of the
