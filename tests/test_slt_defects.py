@@ -211,3 +211,18 @@ def test_slt_regressor_boxes_are_its_cell_outputs_over_the_map_size():
   want = np.clip(np.asarray(ordered_box_xyxy(raw / 8.0)), 0.0, 1.0)
   np.testing.assert_allclose(np.asarray(jax.jit(method.regressor_boxes)(state, images)), want,
                              rtol=1e-6, atol=1e-7)
+
+
+def test_slt_infer_on_new_photos_classifies_once_when_ten_crop_is_configured():
+  config = slt_test.tiny_config(vst_weight=0.0)
+  config.slt.classifier.ten_crop = True
+  config.data.eval_ten_crop_images = True
+  method = slt_lib.SLTNet(config, slt_test.INFO)
+  batch = slt_test.batches(1)[0]
+  state = method.init_state(jax.random.key(0), batch)
+  out = jax.jit(method.infer)(state, batch["image"])
+  from wsol_jax.models import heads  # pylint: disable=import-outside-toplevel
+  want = method.classifier().apply({"params": state.params["classifier"],
+                                    "batch_stats": state.batch_stats["classifier"]},
+                                   heads.model_input(batch["image"]))
+  np.testing.assert_allclose(np.asarray(out["logits"]), np.asarray(want), rtol=1e-5, atol=1e-5)

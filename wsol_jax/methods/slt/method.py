@@ -414,7 +414,14 @@ class SLTNet(base.Method):
     ACAM, or the predicted class's CAM) and ``config.eval.cam_threshold`` for its box."""
     x = heads.model_input(images)
     out = self.localizer_out(state, x)
-    logits = self.classify(state, x) if self.has_classifier else out["logits"]
+    if self.has_classifier:
+      # A new photo arrives resized to the model input; the paper's ten-crop needs the original
+      # resized to data.resize_size (the eval batches' image_ten_crop), and crops of an enlarged
+      # model input are not that (issue 11, defect 10), so inference classifies the image once.
+      logits = self.classifier().apply(common.network_variables(state, "classifier"), x,
+                                       train=False)
+    else:
+      logits = out["logits"]
     preds = {"logits": logits,
              "scoremap": self.localization_map(out, jnp.argmax(out["logits"], axis=-1)),
              "threshold": jnp.full(logits.shape[:1], self.config.eval.cam_threshold)}
