@@ -286,12 +286,7 @@ def _load_workdir(workdir: str, step, config, batch_size) -> Model:
     raise FileNotFoundError(f"no checkpoints in {workdir} (train first, or check the path)")
   ckpts = ckpt_lib.Checkpoints(ckpt_dir, read_only=True)
   try:
-    steps = ckpts.all_steps()
-    if not steps:
-      raise FileNotFoundError(f"no checkpoints in {ckpt_dir}")
-    step = steps[-1] if step is None else int(step)
-    if step not in steps:
-      raise ValueError(f"no checkpoint for step {step} in {ckpt_dir}; have {steps}")
+    step = ckpts.resolve_step(step)
     meta = ckpts.read_meta(step)
     if config is not None and ckpt_lib.config_fingerprint(config) != meta.get("fingerprint"):
       raise ValueError(f"{workdir} holds checkpoints of another config (method="

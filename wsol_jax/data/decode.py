@@ -57,6 +57,21 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
   return np.asarray(img, dtype=np.uint8)
 
 
+def read_image_bytes(path, name: str) -> bytes:
+  """The bytes of an image file; BadExampleError (one line naming ``name``) when it is missing,
+  unreadable or empty."""
+  try:
+    with open(path, "rb") as f:
+      data = f.read()
+  except FileNotFoundError:
+    raise BadExampleError(f"image file not found: {name}") from None
+  except OSError as e:
+    raise BadExampleError(f"cannot read image file {name}: {e}") from None
+  if not data:
+    raise BadExampleError(f"image file is empty: {name}")
+  return data
+
+
 def load_rgb_image(data: bytes | None = None, *, path: str | os.PathLike | None = None,
                    name: str | None = None) -> tuple[np.ndarray, bytes]:
   """Decode an image file (given as ``data`` bytes or a ``path``) to RGB.
@@ -77,14 +92,8 @@ def load_rgb_image(data: bytes | None = None, *, path: str | os.PathLike | None 
   if data is None:
     if path is None:
       raise ValueError("load_rgb_image needs data or path")
-    try:
-      with open(path, "rb") as f:
-        data = f.read()
-    except FileNotFoundError:
-      raise BadExampleError(f"image file not found: {name}") from None
-    except OSError as e:
-      raise BadExampleError(f"cannot read image file {name}: {e}") from None
-  if not data:
+    data = read_image_bytes(path, name)
+  elif not data:
     raise BadExampleError(f"image file is empty: {name}")
   try:
     with Image.open(io.BytesIO(data)) as img:
@@ -125,15 +134,7 @@ def load_photo(source, *, name: str | None = None) -> np.ndarray:
       raise BadExampleError(f"cannot decode image {name or 'PIL image'}: "
                             f"{type(e).__name__}: {e}") from None
   name = name or os.fspath(source)
-  try:
-    with open(source, "rb") as f:
-      data = f.read()
-  except FileNotFoundError:
-    raise BadExampleError(f"image file not found: {name}") from None
-  except OSError as e:
-    raise BadExampleError(f"cannot read image file {name}: {e}") from None
-  if not data:
-    raise BadExampleError(f"image file is empty: {name}")
+  data = read_image_bytes(source, name)
   try:
     with Image.open(io.BytesIO(data)) as img:
       img.load()  # a truncated file fails here

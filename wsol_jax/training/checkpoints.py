@@ -73,6 +73,16 @@ class Checkpoints:
   def all_steps(self) -> list[int]:
     return list(self.manager.all_steps())
 
+  def resolve_step(self, step: int | None = None) -> int:
+    """``step`` (default: the latest) after checking it is saved here; one-line errors otherwise."""
+    steps = self.all_steps()
+    if not steps:
+      raise FileNotFoundError(f"no checkpoints in {self.directory}")
+    step = steps[-1] if step is None else int(step)
+    if step not in steps:
+      raise ValueError(f"no checkpoint for step {step} in {self.directory}; have {steps}")
+    return step
+
   def read_meta(self, step: int) -> dict:
     return self.manager.restore(step, args=ocp.args.Composite(**{META: ocp.args.JsonRestore()}))[META]
 

@@ -334,12 +334,7 @@ def load_checkpoint(config: ml_collections.ConfigDict, workdir: str, step: int |
     raise FileNotFoundError(f"no checkpoints in {workdir} (train first, or check --workdir)")
   ckpts = ckpt_lib.Checkpoints(run.checkpoint_dir, read_only=True)
   try:
-    steps = ckpts.all_steps()
-    if not steps:
-      raise FileNotFoundError(f"no checkpoints in {run.checkpoint_dir}")
-    step = steps[-1] if step is None else int(step)
-    if step not in steps:
-      raise ValueError(f"no checkpoint for step {step} in {run.checkpoint_dir}; have {steps}")
+    step = ckpts.resolve_step(step)
     stage_index = int(ckpts.read_meta(step)["stage_index"])
     sample_batch = next(iter(train_loader(config)))
     target = run.runner.abstract_state(abstract_state(run, sample_batch, stage_index))
