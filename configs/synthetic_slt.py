@@ -10,7 +10,7 @@ compares the localizer with its CAM baseline under this schedule.
 import pathlib
 
 from wsol_jax import config_defaults
-from wsol_jax.methods.slt import method as slt
+from wsol_jax.methods.slt import config as slt_config
 
 
 def get_config():
@@ -18,7 +18,7 @@ def get_config():
   config.method = "slt"
   config.train.num_epochs = 4.0  # the localization branch; the paper trains 4 epochs on CUB
 
-  config.slt = slt.default_config()
+  config.slt = slt_config.default_config()
   config.slt.smt_k = config.data.synthetic.classes_per_group  # 3: the classes sharing a body
   config.slt.smt_alpha = 0.4
   config.slt.vst_weight = 10.0

@@ -12,6 +12,7 @@ import pytest
 from wsol_jax import config_defaults
 from wsol_jax.training import parallel
 from wsol_jax.training import method as base
+from wsol_jax.methods.slt import config as slt_config
 from wsol_jax.methods.slt import method as slt_lib
 from wsol_jax.methods.cam import CAM
 
@@ -28,7 +29,7 @@ def tiny_config(**slt_overrides):
   config.train.batch_size = BATCH
   config.train.num_steps = 8
   config.train.lr = 0.1
-  config.slt = slt_lib.default_config()
+  config.slt = slt_config.default_config()
   config.slt.smt_k, config.slt.smt_alpha = 2, 0.4
   config.slt.canvas_multiple = 2
   config.slt.regressor.hidden_units = 8

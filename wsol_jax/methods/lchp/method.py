@@ -134,9 +134,9 @@ class LCHP(base.Method):
 
   def __init__(self, config, info: base.RunInfo):
     super().__init__(config, info)
-    self.c = config.lchp
-    check_lchp_config(self.c)
-    if (REFINE in self.stage_names() and self.c.refine_images == "plain"
+    self.lchp = config.lchp
+    check_lchp_config(self.lchp)
+    if (REFINE in self.stage_names() and self.lchp.refine_images == "plain"
         and not config.data.get("train_plain_images", False)):
       raise ValueError("config.lchp.refine_images='plain' needs config.data.train_plain_images="
                        "True (the un-augmented training images in each batch)")
@@ -146,8 +146,8 @@ class LCHP(base.Method):
       self.tx_refine = common.network_optimizer(self.stage_train(REFINE), GROUPS,
                                                 info.steps_per_epoch, self.stage_steps(REFINE),
                                                 trained=("regressor",))
-    self.erase_rgb = self._fill_rgb(self.c.erase_fill)
-    self.strong_rgb = self._fill_rgb(self.c.strong_fill)
+    self.erase_rgb = self._fill_rgb(self.lchp.erase_fill)
+    self.strong_rgb = self._fill_rgb(self.lchp.strong_fill)
 
   # ------------------------------------------------------------------------------------------
   # Models.
@@ -161,11 +161,11 @@ class LCHP(base.Method):
     return bap.BAPClassifier(
         backbone_name=self.config.model.backbone, num_classes=self.info.num_classes,
         backbone_kwargs=dict(self.config.model.backbone_kwargs),
-        num_attention=self.c.num_attention, feature_scale=self.c.bap_feature_scale,
+        num_attention=self.lchp.num_attention, feature_scale=self.lchp.bap_feature_scale,
         bn_axis_name=bn_axis_name, dtype=blocks.canonical_dtype(self.config.model.dtype))
 
   def regressor(self, bn_axis_name: str | None = None) -> regressor.BoxRegressor:
-    return common.build_regressor(self.config, self.c.regressor, bn_axis_name)
+    return common.build_regressor(self.config, self.lchp.regressor, bn_axis_name)
 
   def regress_boxes(self, variables, images):
     """The regressor's boxes (inference mode): normalised xyxy, corners in order, clipped to the
@@ -174,11 +174,11 @@ class LCHP(base.Method):
     return jnp.clip(regressor.ordered_box_xyxy(raw), 0.0, 1.0)
 
   def stage_names(self):
-    return (INIT, REFINE) if self.c.run_refine or self.c.init_from else (INIT,)
+    return (INIT, REFINE) if self.lchp.run_refine or self.lchp.init_from else (INIT,)
 
   def warm_start(self):
     """``lchp.init_from``: refine the LCHP-I that another run's init stage ended with."""
-    return base.WarmStart(self.c.init_from, INIT) if self.c.init_from else None
+    return base.WarmStart(self.lchp.init_from, INIT) if self.lchp.init_from else None
 
   # ------------------------------------------------------------------------------------------
   # State.
@@ -189,7 +189,7 @@ class LCHP(base.Method):
     cls_vars = common.init_variables(self.config, self.classifier(), self.config.model.backbone,
                                      k_cls, images)
     reg_vars = common.init_variables(self.config, self.regressor(),
-                                     common.backbone_of(self.config, self.c.regressor)[0], k_reg,
+                                     common.backbone_of(self.config, self.lchp.regressor)[0], k_reg,
                                      images)
     params = {"classifier": cls_vars["params"], "regressor": reg_vars["params"]}
     stats = {"classifier": cls_vars.get("batch_stats", {}),
@@ -215,15 +215,15 @@ class LCHP(base.Method):
   def pseudo_boxes(self, ema_params, images) -> attention_boxes.PseudoBoxes:
     """Algorithm 1 on ``images`` (float [0, 1]) with theta2 in inference mode; no gradient."""
     model = self.classifier()
-    source = self.c.attention_source
+    source = self.lchp.attention_source
     ema_params = jax.lax.stop_gradient(ema_params)
 
     def features_fn(x):
       return model.apply(ema_params, x, train=False)[source]
 
     return attention_boxes.pseudo_box_xyxy(
-        features_fn, images, self.c.delta, normalize=self.c.attention_normalize,
-        upsample=self.c.attention_upsample, erase_value=self.erase_rgb)
+        features_fn, images, self.lchp.delta, normalize=self.lchp.attention_normalize,
+        upsample=self.lchp.attention_upsample, erase_value=self.erase_rgb)
 
   # ------------------------------------------------------------------------------------------
   # Steps.
@@ -262,8 +262,8 @@ class LCHP(base.Method):
       pred, reg_upd = reg_model.apply(
           common.network_variables(state, "regressor", params["regressor"]), images, train=True,
           mutable=["batch_stats"])
-      loss_reg = jnp.mean(losses.box_sq_error(pred, target, self.c.coord_reduction))
-      loss = loss_cls + self.c.alpha * loss_reg
+      loss_reg = jnp.mean(losses.box_sq_error(pred, target, self.lchp.coord_reduction))
+      loss = loss_cls + self.lchp.alpha * loss_reg
       new_stats = {"classifier": upd.get("batch_stats", {}),
                    "regressor": reg_upd.get("batch_stats", {})}
       aux = dict(loss_cls=loss_cls, loss_reg=loss_reg,
@@ -276,7 +276,7 @@ class LCHP(base.Method):
     new_stats = parallel.mean_over_devices(new_stats, axis_name)
     new, grad_norm = ts.apply_gradients(state, grads, self.tx_init, batch_stats=new_stats)
     ema = ts.ema_update(state.ema_params, common.network_variables(new, "classifier"),
-                        self.c.ema_decay)
+                        self.lchp.ema_decay)
     hit, has_gt = box_lib.gt_known_hits(pseudo.boxes_xyxy, batch["bboxes"], batch["bboxes_valid"],
                                 (height, width))
     counts = self._counts(state, INIT, {"seen": jnp.float32(labels.shape[0]),
@@ -288,8 +288,9 @@ class LCHP(base.Method):
     return new, parallel.mean_over_devices(metrics, axis_name)
 
   def _refine_step(self, state, batch, rng, axis_name):
+    lchp = self.lchp
     reg_model = self.regressor(axis_name)
-    if self.c.refine_images == "plain":
+    if lchp.refine_images == "plain":
       if "image_plain" not in batch:
         raise ValueError("lchp.refine_images='plain': the batch has no 'image_plain' (set "
                          "config.data.train_plain_images=True)")
@@ -299,18 +300,18 @@ class LCHP(base.Method):
       images = heads.model_input(batch["image"])
       gt_boxes = batch["bboxes"]
     height, width = images.shape[1:3]
-    teacher = (common.network_variables(state, "regressor") if self.c.refine_teacher == "current"
+    teacher = (common.network_variables(state, "regressor") if lchp.refine_teacher == "current"
                else state.extras["init_regressor"])
     y = jax.lax.stop_gradient(
         box_lib.denormalize_xyxy(self.regress_boxes(teacher, images), width, height))
     conf = self.confidence(state, images, y)
-    keep = conf > self.c.tau
+    keep = conf > lchp.tau
     key = ts.step_rngs(rng, state.step, ("strong",), axis_name)["strong"]
-    c = self.c
     params = strong_augment.sample_strong_params(
-        key, images.shape[0], scale_range=tuple(c.strong_scale), crop_pad_fraction=c.strong_crop_pad,
-        crop_pad_prob=c.strong_crop_pad_prob, hflip_prob=c.strong_hflip_prob,
-        vflip_prob=c.strong_vflip_prob)
+        key, images.shape[0], scale_range=tuple(lchp.strong_scale),
+        crop_pad_fraction=lchp.strong_crop_pad,
+        crop_pad_prob=lchp.strong_crop_pad_prob, hflip_prob=lchp.strong_hflip_prob,
+        vflip_prob=lchp.strong_vflip_prob)
     s_images, s_boxes = strong_augment.strong_augment(images, y, params, fill=self.strong_rgb)
     target = box_lib.normalize_xyxy(s_boxes, width, height)
     # A pseudo-box that S pushed wholly out of the image has nothing to teach.
@@ -318,12 +319,12 @@ class LCHP(base.Method):
 
     def loss_fn(reg_params):
       variables = common.network_variables(state, "regressor", reg_params)
-      if c.refine_bn == "frozen":  # LCHP-I's statistics, kept (issue 11, defect 7)
+      if lchp.refine_bn == "frozen":  # LCHP-I's statistics, kept (issue 11, defect 7)
         pred = reg_model.apply(variables, s_images, train=False)
-        return (losses.refine_loss(pred, target, use, c.coord_reduction),
+        return (losses.refine_loss(pred, target, use, lchp.coord_reduction),
                 state.batch_stats["regressor"])
       pred, upd = reg_model.apply(variables, s_images, train=True, mutable=["batch_stats"])
-      return losses.refine_loss(pred, target, use, c.coord_reduction), upd.get("batch_stats", {})
+      return losses.refine_loss(pred, target, use, lchp.coord_reduction), upd.get("batch_stats", {})
 
     (loss, reg_stats), reg_grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params["regressor"])

@@ -33,7 +33,6 @@ from wsol_jax.methods import cam as cam_method
 from wsol_jax.methods import common
 from wsol_jax.methods.slt import figures, losses
 from wsol_jax.methods.slt import vst as transforms
-from wsol_jax.methods.slt.config import default_config  # noqa: F401  (re-exported)
 from wsol_jax.models import blocks, heads
 from wsol_jax.models import classifier as classifier_lib
 from wsol_jax.models.regressor import BoxRegressor, ordered_box_xyxy
@@ -144,32 +143,32 @@ class SLTNet(base.Method):
 
   def __init__(self, config, info: base.RunInfo):
     super().__init__(config, info)
-    s = config.slt
-    common.check_choice("slt", "vst_maps", s.vst_maps, _VST_MAPS)
-    common.check_choice("slt", "vst_normalize", s.vst_normalize, _VST_NORMALIZE)
-    common.check_choice("slt", "vst_stop_gradient", s.vst_stop_gradient, _VST_STOP_GRADIENT)
-    common.check_choice("slt", "regressor.loss_units", s.regressor.loss_units,
+    slt = config.slt
+    common.check_choice("slt", "vst_maps", slt.vst_maps, _VST_MAPS)
+    common.check_choice("slt", "vst_normalize", slt.vst_normalize, _VST_NORMALIZE)
+    common.check_choice("slt", "vst_stop_gradient", slt.vst_stop_gradient, _VST_STOP_GRADIENT)
+    common.check_choice("slt", "regressor.loss_units", slt.regressor.loss_units,
                         ("cells", "normalized"))
-    self.smt_k = smt_k_for(s.smt_k, info.num_classes)
+    self.smt_k = smt_k_for(slt.smt_k, info.num_classes)
     if self.smt_k < 1 or self.smt_k > info.num_classes:
-      raise ValueError(f"config.slt.smt_k={s.smt_k} must be in [1, {info.num_classes}] (classes), "
-                       "or -1 (the paper's 30 of 200 classes, scaled to the class count)")
-    if not 0.0 <= s.smt_alpha <= 1.0:
-      raise ValueError(f"config.slt.smt_alpha={s.smt_alpha} must be in [0, 1] (Eq. 8)")
-    self.acam_k = self.smt_k if s.acam_k < 0 else int(s.acam_k)
+      raise ValueError(f"config.slt.smt_k={slt.smt_k} must be in [1, {info.num_classes}] "
+                       "(classes), or -1 (the paper's 30 of 200 classes, scaled to the class count)")
+    if not 0.0 <= slt.smt_alpha <= 1.0:
+      raise ValueError(f"config.slt.smt_alpha={slt.smt_alpha} must be in [0, 1] (Eq. 8)")
+    self.acam_k = self.smt_k if slt.acam_k < 0 else int(slt.acam_k)
     if not 1 <= self.acam_k <= info.num_classes:
-      raise ValueError(f"config.slt.acam_k={s.acam_k} must be in [1, {info.num_classes}]")
-    if (s.classifier.enabled and s.classifier.ten_crop
+      raise ValueError(f"config.slt.acam_k={slt.acam_k} must be in [1, {info.num_classes}]")
+    if (slt.classifier.enabled and slt.classifier.ten_crop
         and not config.data.get("eval_ten_crop_images", False)):
       raise ValueError("config.slt.classifier.ten_crop=True needs config.data.eval_ten_crop_images"
                        "=True (the ten crops of the original resized to data.resize_size)")
-    if s.vst_weight < 0:
-      raise ValueError(f"config.slt.vst_weight (beta) must be >= 0, got {s.vst_weight}")
-    self.has_regressor = bool(s.regressor.enabled)
-    self.has_classifier = bool(s.classifier.enabled)
+    if slt.vst_weight < 0:
+      raise ValueError(f"config.slt.vst_weight (beta) must be >= 0, got {slt.vst_weight}")
+    self.has_regressor = bool(slt.regressor.enabled)
+    self.has_classifier = bool(slt.classifier.enabled)
     self.primary_eval_group = "system" if self.has_regressor else "localizer"
     self.dtype = blocks.canonical_dtype(config.model.dtype)
-    j = s.jitter
+    j = slt.jitter
     self.jitter_kwargs = dict(brightness=j.brightness, contrast=j.contrast,
                               saturation=j.saturation, hue=j.hue, flip_prob=j.flip_prob,
                               scale_range=(j.scale_min, j.scale_max))
@@ -215,16 +214,16 @@ class SLTNet(base.Method):
   def init_state(self, rng, sample_batch):
     images = heads.model_input(sample_batch["image"][:1])
     k_loc, k_reg, k_cls = jax.random.split(rng, 3)
-    s = self.config.slt
+    slt = self.config.slt
     variables = {"localizer": common.init_variables(self.config, self.localizer(),
                                                     self.config.model.backbone, k_loc, images)}
     if self.has_regressor:
       variables["regressor"] = common.init_variables(
-          self.config, self.regressor(), common.backbone_of(self.config, s.regressor)[0], k_reg,
+          self.config, self.regressor(), common.backbone_of(self.config, slt.regressor)[0], k_reg,
           images)
     if self.has_classifier:
       variables["classifier"] = common.init_variables(
-          self.config, self.classifier(), common.backbone_of(self.config, s.classifier)[0], k_cls,
+          self.config, self.classifier(), common.backbone_of(self.config, slt.classifier)[0], k_cls,
           images)
     params = {k: v["params"] for k, v in variables.items()}
     batch_stats = {k: v.get("batch_stats", {}) for k, v in variables.items()}
@@ -247,10 +246,10 @@ class SLTNet(base.Method):
 
   def _vst_maps(self, out, logits_o, labels):
     """The raw maps Eq. 13 compares, [B, h, w, C'] (classes chosen on the ORIGINAL image's logits)."""
-    s = self.config.slt
-    kind = s.vst_maps
+    slt = self.config.slt
+    kind = slt.vst_maps
     if kind == "localization":
-      kind = "acam" if s.topk_acam else "gt"
+      kind = "acam" if slt.topk_acam else "gt"
     if kind == "all":
       maps = cam_lib.class_activation_maps(out["features"], out["cam_weights"])
     elif kind == "acam":
@@ -261,15 +260,15 @@ class SLTNet(base.Method):
     return maps  # raw: vst_map_pair normalises them after g-inverse
 
   def _localization_step(self, state, batch, rng, axis_name):
-    s = self.config.slt
+    slt = self.config.slt
     rngs = ts.step_rngs(rng, state.step, ("dropout", "vst"), axis_name)
     images = heads.model_input(batch["image"])
     labels = batch["label"]
     n, h, w, _ = images.shape
-    use_vst = s.vst_weight > 0
+    use_vst = slt.vst_weight > 0
     if use_vst:
       params_g = transforms.sample_vst_params(rngs["vst"], n, **self.jitter_kwargs)
-      canvas_hw = transforms.vst_canvas_hw((h, w), s.jitter.scale_max, s.canvas_multiple)
+      canvas_hw = transforms.vst_canvas_hw((h, w), slt.jitter.scale_max, slt.canvas_multiple)
       images_t = transforms.spatial_forward(transforms.colour_jitter(images, params_g), params_g,
                                             canvas_hw, fill=self.fill)
     localizer = self.localizer(axis_name)
@@ -281,7 +280,7 @@ class SLTNet(base.Method):
       (out_o, updates), stats_o = apply_recording_batch_stats(
           localizer, loc_vars, images, train=True, rngs=dropout, mutable=["batch_stats"])
       logits = out_o["logits"]
-      smt = losses.smt_loss(logits, labels, self.smt_k, s.smt_alpha)
+      smt = losses.smt_loss(logits, labels, self.smt_k, slt.smt_alpha)
       terms = {"loss_smt": jnp.mean(smt)}
       loss = terms["loss_smt"]
       if use_vst:
@@ -292,31 +291,31 @@ class SLTNet(base.Method):
         logits_sg = jax.lax.stop_gradient(logits)
         maps_o, maps_it = vst_map_pair(self._vst_maps(out_o, logits_sg, labels),
                                        self._vst_maps(out_t, logits_sg, labels), params_g,
-                                       (h, w), canvas_hw, s.vst_normalize)
-        if s.vst_stop_gradient == "original":
+                                       (h, w), canvas_hw, slt.vst_normalize)
+        if slt.vst_stop_gradient == "original":
           maps_o = jax.lax.stop_gradient(maps_o)
-        elif s.vst_stop_gradient == "transformed":
+        elif slt.vst_stop_gradient == "transformed":
           maps_it = jax.lax.stop_gradient(maps_it)
         terms["loss_vst"] = jnp.mean(losses.vst_loss(maps_o, maps_it))
-        loss = loss + s.vst_weight * terms["loss_vst"]
-        if s.smt_on_transformed:
-          smt_t = jnp.mean(losses.smt_loss(out_t["logits"], labels, self.smt_k, s.smt_alpha))
+        loss = loss + slt.vst_weight * terms["loss_vst"]
+        if slt.smt_on_transformed:
+          smt_t = jnp.mean(losses.smt_loss(out_t["logits"], labels, self.smt_k, slt.smt_alpha))
           loss = loss + 0.5 * (smt_t - terms["loss_smt"])
       pseudo = None
       if regressor is not None:
         pseudo = pseudo_box_normalized_xyxy(self.localization_map(out_o, labels), (h, w),
-                                            s.pseudo_box_threshold)
+                                            slt.pseudo_box_threshold)
         reg_vars = common.network_variables(state, "regressor", params["regressor"])
         raw, reg_updates = regressor.apply(reg_vars, images, train=True, rngs=dropout,
                                            mutable=["batch_stats"])
         pred = self.regressor_normalized(raw, out_o["features"].shape[1:3])
-        if s.regressor.loss_units == "cells":  # Eq. 3-4: boxes in cells of the localizer's map
+        if slt.regressor.loss_units == "cells":  # Eq. 3-4: boxes in cells of the localizer's map
           reg = losses.regressor_loss(pred, pseudo, out_o["features"].shape[1:3],
-                                      s.regressor.smooth_l1_beta)
+                                      slt.regressor.smooth_l1_beta)
         else:  # 'normalized': [0, 1] coordinates (a half-MSE at beta 1)
-          reg = losses.smooth_l1_loss(pred, pseudo, s.regressor.smooth_l1_beta)
+          reg = losses.smooth_l1_loss(pred, pseudo, slt.regressor.smooth_l1_beta)
         terms["loss_reg"] = jnp.mean(reg)
-        loss = loss + s.regressor.weight * terms["loss_reg"]
+        loss = loss + slt.regressor.weight * terms["loss_reg"]
         updates = {"localizer": updates.get("batch_stats", {}),
                    "regressor": reg_updates.get("batch_stats", {})}
       else:
