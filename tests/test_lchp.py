@@ -89,7 +89,7 @@ def test_paper_configs(name, epochs, delta, refine_lr):
 
 def test_ema_follows_its_formula_after_every_step(method_and_state):
   method, state = method_and_state
-  beta = method.c.ema_decay
+  beta = method.lchp.ema_decay
   step = jax.jit(lambda s, b: method.train_step(s, b, jax.random.key(1), stage="init"))
   ema = state.ema_params
   for i in range(2):
@@ -127,7 +127,7 @@ def test_refine_step_with_nothing_above_tau_has_zero_gradient(method_and_state):
   method, state = method_and_state
   state = method.enter_stage(state, "refine")
   for tau, expect_zero in ((1.0, True), (-1.0, False)):
-    method.c.tau = tau  # softmax confidences are <= 1: tau = 1 keeps none, tau = -1 keeps all
+    method.lchp.tau = tau  # softmax confidences are <= 1: tau = 1 keeps none, tau = -1 keeps all
     new, metrics = jax.jit(lambda s, b: method.train_step(s, b, jax.random.key(2),
                                                            stage="refine"))(state, fake_batch())
     assert (float(metrics["grad_norm"]) == 0.0) == expect_zero
@@ -138,7 +138,7 @@ def test_refine_step_with_nothing_above_tau_has_zero_gradient(method_and_state):
                  state.params["classifier"])
     counts = {k: float(v) for k, v in new.extras["counts"].items()}
     assert counts["seen"] == 8.0 and counts["kept"] == (0.0 if expect_zero else 8.0)
-  method.c.tau = 0.9
+  method.lchp.tau = 0.9
 
 
 def test_predict_groups_and_fig2_png(method_and_state, tmp_path):
