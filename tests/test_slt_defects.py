@@ -124,13 +124,18 @@ def test_regressor_loss_is_smooth_l1_in_feature_cells():
                              rtol=1e-5)
 
 
-def test_slt_step_trains_the_regressor_on_cell_units():
-  from wsol_jax.models import heads  # pylint: disable=import-outside-toplevel
+def _slt_without_classifier():
+  """(method, batch, state): a tiny SLT-Net without VST and classifier, initialised."""
   config = slt_test.tiny_config(vst_weight=0.0)
   config.slt.classifier.enabled = False
   method = slt_lib.SLTNet(config, slt_test.INFO)
   batch = slt_test.batches(1)[0]
-  state = method.init_state(jax.random.key(0), batch)
+  return method, batch, method.init_state(jax.random.key(0), batch)
+
+
+def test_slt_step_trains_the_regressor_on_cell_units():
+  from wsol_jax.models import heads  # pylint: disable=import-outside-toplevel
+  method, batch, state = _slt_without_classifier()
   step = jax.jit(lambda st, b, r: method.train_step(st, b, r, stage=slt_lib.LOCALIZATION))
   _, metrics = step(state, {k: v for k, v in batch.items() if k != "image_id"},
                     jax.random.key(1))
@@ -139,12 +144,12 @@ def test_slt_step_trains_the_regressor_on_cell_units():
       {"params": state.params["localizer"], "batch_stats": state.batch_stats["localizer"]},
       images, train=True, mutable=["batch_stats"])
   pseudo = jax.jit(lambda m: slt_lib.pseudo_box_normalized_xyxy(
-      m, (16, 16), config.slt.pseudo_box_threshold))(method.localization_map(out_o, batch["label"]))
+      m, (16, 16), method.config.slt.pseudo_box_threshold))(method.localization_map(out_o, batch["label"]))
   raw, _ = method.regressor().apply(
       {"params": state.params["regressor"], "batch_stats": state.batch_stats["regressor"]},
       images, train=True, mutable=["batch_stats"])
   assert out_o["features"].shape[1:3] == (8, 8)  # stride 2
-  assert config.slt.regressor.output == "linear"  # the outputs ARE the paper's cell coordinates
+  assert method.config.slt.regressor.output == "linear"  # the outputs ARE the paper's cell coordinates
   pred = raw / 8.0
   want = float(jnp.mean(losses.regressor_loss(pred, pseudo, (8, 8))))
   np.testing.assert_allclose(float(metrics["loss_reg"]), want, rtol=1e-4)
@@ -198,11 +203,7 @@ def test_slt_system_classifies_the_batch_ten_crops():
 
 
 def test_slt_regressor_boxes_are_its_cell_outputs_over_the_map_size():
-  config = slt_test.tiny_config(vst_weight=0.0)
-  config.slt.classifier.enabled = False
-  method = slt_lib.SLTNet(config, slt_test.INFO)
-  batch = slt_test.batches(1)[0]
-  state = method.init_state(jax.random.key(0), batch)
+  method, batch, state = _slt_without_classifier()
   from wsol_jax.models import heads  # pylint: disable=import-outside-toplevel
   from wsol_jax.models.regressor import ordered_box_xyxy  # pylint: disable=import-outside-toplevel
   images = heads.model_input(batch["image"])
