@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from wsol_jax import config_defaults
+from wsol_jax import runtime
 
 GT_KNOWN = "gt_known_loc"
 
@@ -116,6 +117,7 @@ def main(argv=None) -> int:
                       help="config override applied to every run, e.g. lchp.delta=0.6")
   parser.add_argument("--workdir", default=None, help="runs live here (default: <out>.runs)")
   args = parser.parse_args(argv)
+  runtime.configure_jax()
   workdir = args.workdir or os.path.splitext(args.out)[0] + ".runs"
   os.makedirs(workdir, exist_ok=True)
   start = time.time()

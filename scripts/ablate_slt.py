@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from wsol_jax import config_defaults
+from wsol_jax import runtime
 from wsol_jax.training import loop as train
 
 VARIANTS = {
@@ -84,6 +85,7 @@ def main(argv=None) -> int:
                       help="config override for every run, e.g. slt.vst_weight=1.0")
   parser.add_argument("--workdir", default="", help="where runs go (default: <out>.runs/)")
   args = parser.parse_args(argv)
+  runtime.configure_jax()
   overrides = [config_defaults.parse_override(o) for o in args.overrides]
   root = args.workdir or os.path.splitext(args.out)[0] + ".runs"
   details: dict[str, list[dict]] = {}

@@ -2,12 +2,13 @@
 
   python scripts/compare_methods.py --manual_dir ../shared/data/cub25 \\
       --weights ../shared/weights/mobilenet_7_5_224_tf.h5 [--seeds 0 1 2] [--methods cam slt lchp] \\
-      --workdir W --out FILE.json [--set KEY=VALUE ...]
+      [--workdir W] --out FILE.json [--set KEY=VALUE ...]
 
 Each method runs its CPU recipe (configs/cub_{cam,slt,lchp}_mobilenet.py) with
 ``data.manual_dir=--manual_dir``, ``model.pretrained=--weights`` and ``seed``, in
-``W/<method>/seed<s>``. A finished run (its ``results.json``) is reused, an unfinished one resumes;
-a run that fails stops the script with its error (never a missing row).
+``W/<method>/seed<s>`` (W defaults to FILE without ``.json`` + ``_runs``). A finished run (its
+``results.json``) is reused, an unfinished one resumes; a run that fails stops the script with its
+error (never a missing row).
 
 Rows: ``cam`` (the CAM localizer), ``slt_localizer`` (SLT-Net's localizer: top-K ACAM), ``slt``
 (the system: classifier + regressor), ``lchp_pseudo`` (Algorithm 1's boxes from the EMA
@@ -34,6 +35,8 @@ import sys
 import time
 
 import numpy as np
+
+from wsol_jax import runtime
 
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
 METHODS = ("cam", "slt", "lchp")
@@ -150,11 +153,15 @@ def main(argv=None) -> int:
   parser.add_argument("--weights", required=True, help="the ImageNet MobileNet .h5 file")
   parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
   parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-  parser.add_argument("--workdir", required=True, help="runs live in WORKDIR/<method>/seed<s>")
+  parser.add_argument("--workdir", default="",
+                      help="runs live in WORKDIR/<method>/seed<s> (default: --out's path without "
+                           "'.json' + '_runs')")
   parser.add_argument("--out", required=True, help="the JSON file written at the end")
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="config override for every run (e.g. train.num_epochs=1)")
   args = parser.parse_args(argv)
+  runtime.configure_jax()
+  args.workdir = args.workdir or os.path.splitext(args.out)[0] + "_runs"
   for path in (args.manual_dir, args.weights):
     if not os.path.exists(path):
       raise FileNotFoundError(f"{path} does not exist")

@@ -15,7 +15,6 @@ a one-line error and changes nothing.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from typing import Callable
@@ -26,6 +25,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from wsol_jax import config_defaults
+from wsol_jax import runtime
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
@@ -102,28 +102,13 @@ MODES: dict[str, Callable] = {"train": _train, "eval": _eval, "visualize": _visu
                               "predict": _predict, "export": _export}
 
 
-def hide_gpus_from_tensorflow() -> None:
-  """If TensorFlow is installed (TFDS may import it), keep it off the accelerators JAX uses."""
-  if importlib.util.find_spec("tensorflow") is None:
-    return
-  try:
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    tf.config.set_visible_devices([], "GPU")
-    tf.config.set_visible_devices([], "TPU")
-  except (ImportError, RuntimeError, ValueError):
-    pass
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-  hide_gpus_from_tensorflow()
+  runtime.configure_jax()
   import jax  # pylint: disable=import-outside-toplevel
-  # Same threefry algorithm, far faster to compile on CPU; parameters are replicated, so random
-  # numbers never need generating shard by shard.
-  jax.config.update("jax_threefry_partitionable", False)
   if _DISTRIBUTED.value:
     jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
                                num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)

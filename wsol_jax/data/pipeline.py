@@ -207,6 +207,19 @@ class _PaddedShard:
     return _PADDING
 
 
+class _Subset:
+  """The records of ``source`` at ``indices``, in that order."""
+
+  def __init__(self, source, indices: np.ndarray):
+    self.source, self.indices = source, indices
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, index: int):
+    return self.source[int(self.indices[index])]
+
+
 class _EvalTransform(transforms.EvalTransform):
 
   def map(self, example):
@@ -230,7 +243,8 @@ class EvalLoader:
 
 def make_eval_loader(data_cfg, batch_size: int, split: str | None = None,
                      shard_index: int | None = None, shard_count: int | None = None,
-                     eval_mode: str | None = None, worker_count: int | None = None) -> EvalLoader:
+                     eval_mode: str | None = None, worker_count: int | None = None,
+                     num_records: int | None = None) -> EvalLoader:
   """Deterministic, complete, padded + masked batches of this process's shard of ``split``.
 
   Args:
@@ -238,10 +252,14 @@ def make_eval_loader(data_cfg, batch_size: int, split: str | None = None,
     batch_size: this process's batch size.
     split: defaults to :func:`eval_split`.
     eval_mode: overrides ``data_cfg.eval_mode`` ('resize' | 'center_crop' | 'ten_crop').
+    num_records: only this many records of the split, evenly spaced over it (all when None or
+      at least the split's size); e.g. a few images of every class of a class-ordered split.
   """
   shard_index, shard_count = _shard(shard_index, shard_count)
   split = split or eval_split(data_cfg)
   source = _data_source(data_cfg, split)
+  if num_records is not None and 0 < num_records < len(source):
+    source = _Subset(source, np.linspace(0, len(source) - 1, num_records).round().astype(int))
   n = len(source)
   start, end = shard_bounds(n, shard_index, shard_count)
   num_batches = math.ceil(math.ceil(n / shard_count) / batch_size)

@@ -23,6 +23,8 @@ Use::
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 
 from wsol_jax.localization import boxes as box_lib
@@ -258,6 +260,19 @@ class BoxMetrics:
       out["top5_loc"] = self._top5_loc * 100. / n
     out.update(self._cls.results())
     return out
+
+
+def best_box_threshold(batches: Iterable[tuple], cam_curve_interval: float = 0.01,
+                       backend: str = "reference") -> tuple[float, float]:
+  """The score-map threshold with the best box accuracy at IoU >= 0.5 (MaxBoxAcc's) over
+  ``batches`` of ``(scoremaps [B, H, W] in [0, 1], gt_boxes [B, M, 4] xyxy px, gt_valid [B, M],
+  valid [B])`` -> ``(threshold, accuracy in percent)``; the lowest such threshold on ties."""
+  scorer = ScoremapMetrics(cam_curve_interval=cam_curve_interval, iou_thresholds=(LOC_IOU,),
+                           backend=backend)
+  for scoremaps, gt_boxes, gt_valid, valid in batches:
+    scorer.update(scoremaps, gt_boxes, gt_valid=gt_valid, valid=valid)
+  out = scorer.compute()
+  return out["MaxBoxAcc_threshold"], out["MaxBoxAcc"]
 
 
 def _top_k_loc_counts(cls, located, labels, topk_classes, keep):

@@ -273,6 +273,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                  is_main_process=run.is_main, stage=stage.name,
                                  epoch=stage_step // steps_per_epoch, step=step)
           extra = method.on_epoch_end(runner.single_copy(state), ctx)
+          new_extras = method.epoch_end_extras(runner.single_copy(state), ctx)
+          if new_extras:
+            state = runner.compile_state_fn(
+                lambda s, e=new_extras: s.replace(extras={**s.extras, **e}))(state)
+            extra = dict(extra, **{k: float(np.asarray(v)) for k, v in new_extras.items()
+                                   if np.size(v) == 1})
           if extra:
             writer.write_scalars(step, {f"{stage.name}/{k}": v for k, v in extra.items()})
         if at_eval:

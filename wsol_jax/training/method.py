@@ -51,7 +51,8 @@ draws the first ``config.eval.figure_images`` images of ``batch`` (0: none, an e
 The state holds arrays only (no PRNG keys: derive them from ``state.step``), replicated on every
 device; optimizers, modules and the config stay on the method object.
 
-Hooks (``on_epoch_end``) run on the host between steps, with an un-replicated state.
+Hooks (``on_epoch_end``, ``epoch_end_extras``) run on the host between steps, with an
+un-replicated state.
 """
 
 from __future__ import annotations
@@ -214,6 +215,14 @@ class Method(abc.ABC):
 
   def on_epoch_end(self, state: ts.TrainState, ctx: HookContext) -> dict[str, float]:
     """Host-side hook after each epoch; returns extra scalars to log (default none)."""
+    del state, ctx
+    return {}
+
+  def epoch_end_extras(self, state: ts.TrainState, ctx: HookContext) -> dict[str, Any]:
+    """Host-side hook after each epoch (after ``on_epoch_end``): new values for entries of
+    ``state.extras`` (the shapes and dtypes they have), which the loop writes into the state and
+    logs as ``<stage>/<key>`` when scalar; e.g. a threshold re-chosen on held-out images. It must
+    return the same on every process. Default: none."""
     del state, ctx
     return {}
 

@@ -29,7 +29,13 @@ def default_config() -> ml_collections.ConfigDict:
       "flip_prob": 0.5, "scale_min": 0.75, "scale_max": 1.25})
   c.canvas_multiple = 16  # the transformed image's canvas is rounded up to this (network stride)
   # Pseudo-box of the regressor.
-  c.pseudo_box_threshold = 0.2  # on the min-max normalised map at the input size (CAM's 20 %)
+  # On the min-max normalised map at the input size: the first epoch's (CAM's 20 %), and every
+  # epoch's with pseudo_threshold_images_per_class = 0.
+  c.pseudo_box_threshold = 0.2
+  # > 0: after every localization epoch the threshold becomes the one with the best box accuracy
+  # on this many box-annotated TRAINING images per class (wsolevaluation's train-fullsup size on
+  # CUB; see SLTNet.select_pseudo_box_threshold). Needs boxes on the train split.
+  c.pseudo_threshold_images_per_class = 5
   c.regressor = ml_collections.ConfigDict({
       "enabled": True, "weight": 1.0, "smooth_l1_beta": 1.0,
       # Eq. 3-4's units: 'cells' (x/m: cells of the localizer's map, the paper's) | 'normalized'
