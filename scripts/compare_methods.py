@@ -2,7 +2,7 @@
 
   python scripts/compare_methods.py --manual_dir ../shared/data/cub25 \\
       --weights ../shared/weights/mobilenet_7_5_224_tf.h5 [--seeds 0 1 2] [--methods cam slt lchp] \\
-      [--workdir W] --out FILE.json [--set KEY=VALUE ...]
+      [--workdir W] --out FILE.json [--set KEY=VALUE ...] [--figure FILE.png]
 
 Each method runs its CPU recipe (configs/cub_{cam,slt,lchp}_mobilenet.py) with
 ``data.manual_dir=--manual_dir``, ``model.pretrained=--weights`` and ``seed``, in
@@ -23,7 +23,9 @@ test images (x and y variances summed; 1 = boxes move with the objects, 0 = one 
 Each cell is the per-seed list, its mean and its spread (the sample standard deviation over seeds;
 0 for one seed). ``--out``: ``{row: {metric: [value per seed]}}`` (metrics ``top1_cls``,
 ``top1_loc``, ``gt_known_loc``, ``MaxBoxAcc``, ``MaxBoxAccV2``, ``centre_spread``), plus
-``"_meta"`` (seeds, methods, paths, minutes per run).
+``"_meta"`` (seeds, methods, paths, minutes per run). ``--figure``: one PNG, a row per method
+(the first seed's runs) over the same 8 test images: the heat map each method localizes from, the
+GT box red, the method's box green (LCHP: Algorithm 1's attention map and pseudo-box, yellow).
 """
 
 from __future__ import annotations
@@ -113,6 +115,57 @@ def run_centre_spreads(config, workdir: str, groups: list[str]) -> dict[str, flo
   return spreads
 
 
+def figure_row(config, workdir: str, method: str, images: np.ndarray,
+               gt_boxes: np.ndarray) -> list[np.ndarray]:
+  """``method``'s finished run on ``images`` (uint8 [N, H, W, 3]; ``gt_boxes`` [N, 4] xyxy px, red):
+  the heat map it localizes from and its box (green). CAM: the top-1 class's CAM and the CAM box;
+  SLT-Net: the top-K ACAM and the regressor's box; LCHP: the attention map of Algorithm 1 (EMA
+  classifier), its pseudo-box (yellow) and LCHP-R's box. -> one tile per image."""
+  from wsol_jax import drawing, inference  # pylint: disable=import-outside-toplevel
+  from wsol_jax.localization import scoremaps  # pylint: disable=import-outside-toplevel
+  records = inference.load(workdir).predict(list(images), return_maps=True)
+  pseudo = [[] for _ in images]
+  if method == "lchp":  # its inference has no map: draw what its pseudo-labels come from
+    from wsol_jax.methods.lchp import attention_boxes  # pylint: disable=import-outside-toplevel
+    from wsol_jax.models import heads  # pylint: disable=import-outside-toplevel
+    from wsol_jax.training import loop  # pylint: disable=import-outside-toplevel
+    run, state, _ = loop.load_checkpoint(config, workdir)
+    lchp, x = run.method, heads.model_input(images)
+    features = lchp.classifier().apply(state.ema_params, x, train=False)
+    maps = np.asarray(attention_boxes.attention_map(features[lchp.lchp.attention_source]))
+    for r, m in zip(records, maps):
+      r["scoremap"] = m
+    pseudo = [[(b, drawing.YELLOW)] for b in
+              np.asarray(lchp.pseudo_boxes(state.ema_params, x).boxes_xyxy)]
+  tiles = []
+  for r, gt, more in zip(records, gt_boxes, pseudo):
+    score = r.get("scoremap")
+    if score is not None:
+      score = scoremaps.upsample_scoremaps_reference(score[None], images.shape[1:3])[0]
+    drawn = [(gt, drawing.RED)] + more + [(np.asarray(r["box_xyxy"]), drawing.GREEN)]
+    tiles.append(drawing.box_tile(r["image"], drawn, score))
+  return tiles
+
+
+def write_figure(args, seed: int, path: str, num_images: int = 8) -> str:
+  """``path``: one row per method of ``args.methods`` (seed ``seed``), the same ``num_images``
+  test images (evenly spaced over the test split) in every row."""
+  from wsol_jax import drawing  # pylint: disable=import-outside-toplevel
+  from wsol_jax.data import pipeline  # pylint: disable=import-outside-toplevel
+  rows, labels = [], []
+  for method in args.methods:
+    config = make_config(method, args, seed)
+    if not rows:
+      batch = next(iter(pipeline.make_eval_loader(config.data, num_images,
+                                                  num_records=num_images)))
+      images, gt_boxes = np.asarray(batch["image"]), np.asarray(batch["bboxes"])[:, 0]
+    rows.append(figure_row(config, os.path.join(args.workdir, method, f"seed{seed}"), method,
+                           images, gt_boxes))
+    labels.append(method)
+  drawing.save_png(path, drawing.grid(rows, row_labels=labels))
+  return path
+
+
 def collect(per_run: dict[tuple[str, int], dict], spreads: dict[tuple[str, int], dict],
             methods, seeds) -> dict[str, dict[str, list[float]]]:
   """{(method, seed): results}, {(method, seed): {group: spread}} -> {row: {metric: [per seed]}}."""
@@ -159,6 +212,9 @@ def main(argv=None) -> int:
   parser.add_argument("--out", required=True, help="the JSON file written at the end")
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="config override for every run (e.g. train.num_epochs=1)")
+  parser.add_argument("--figure", default="",
+                      help="also draw this PNG: the same 8 test images for every method (the "
+                           "first seed's runs): heat map, GT box red, the method's box green")
   args = parser.parse_args(argv)
   runtime.configure_jax()
   args.workdir = args.workdir or os.path.splitext(args.out)[0] + "_runs"
@@ -193,6 +249,8 @@ def main(argv=None) -> int:
   print(f"\ntest split, {len(args.seeds)} seed(s): mean ±spread [per seed]\n"
         + format_table(table), flush=True)
   print(f"wrote {args.out}", flush=True)
+  if args.figure:
+    print(f"wrote {write_figure(args, args.seeds[0], args.figure)}", flush=True)
   return 0
 
 
