@@ -31,7 +31,6 @@ import ml_collections
 import numpy as np
 
 from wsol_jax.data import pipeline
-
 from wsol_jax.localization import boxes as box_lib
 from wsol_jax.localization import metrics as metrics_lib
 from wsol_jax.localization import scoremaps as cam_lib
