@@ -81,7 +81,12 @@ def config_row(key: str, config_file: str, num_classes: int, stage: str | None =
     method = base.get_method(config.method)(config, info)
     stage_name = stage or method.stages()[0].name
     batch = random_batch(batch_size, config.data.image_size, num_classes, config.data.max_boxes)
-    state = runner.place_state(method.init_state(jax.random.key(0), batch))
+    if config.data.get("train_plain_images", False):
+      batch.update(image_plain=batch["image"].copy(), bboxes_plain=batch["bboxes"].copy())
+    state = method.init_state(jax.random.key(0), batch)
+    if stage_name != method.stages()[0].name:
+      state = method.enter_stage(state, stage_name)
+    state = runner.place_state(state)
     step = runner.compile_step(lambda s, b, r, axis_name: method.train_step(
         s, b, r, stage=stage_name, axis_name=axis_name))
     return step, state, runner.shard_batch(batch), jax.random.key(1)
@@ -165,6 +170,12 @@ def sum_of_parts(results: list[dict]) -> list[dict]:
 
 ROWS += slt_rows("slt_small_vgg", "synthetic_slt.py", num_classes=12)
 ROWS += slt_rows("slt_vgg16", "cub_slt.py", num_classes=200)
+# The CPU recipes that scripts/compare_methods.py runs on cub25 (25 classes).
+ROWS += [config_row("cam_cub_mobilenet", "cub_cam_mobilenet.py", num_classes=25)]
+ROWS += slt_rows("slt_cub_mobilenet", "cub_slt_mobilenet.py", num_classes=25)
+ROWS += [config_row("lchp_cub_mobilenet_init", "cub_lchp_mobilenet.py", num_classes=25),
+         config_row("lchp_cub_mobilenet_refine", "cub_lchp_mobilenet.py", num_classes=25,
+                    stage="refine")]
 
 
 def peak_memory_bytes() -> tuple[int, str]:

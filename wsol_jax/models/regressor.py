@@ -53,6 +53,18 @@ class BoxRegressor(nn.Module):
     return raw
 
 
+def output_bias_for_box(mean_box_normalized_xyxy, output: str, eps: float = 0.02):
+  """The ``fc2`` bias [4] under which a regressor whose ``fc2`` weights are zero would output
+  ``mean_box_normalized_xyxy`` [4]: its logit for ``sigmoid`` (the box clipped to
+  ``[eps, 1 - eps]``, so a mean box on the image border stays in the sigmoid's live range), the box
+  itself for ``relu`` and ``linear``."""
+  box = jnp.asarray(mean_box_normalized_xyxy, jnp.float32)
+  if output == "sigmoid":
+    box = jnp.clip(box, eps, 1.0 - eps)
+    return jnp.log(box) - jnp.log1p(-box)
+  return box
+
+
 def ordered_box_xyxy(boxes_normalized_xyxy):
   """Swap corners where a regressed box came out with x0 > x1 or y0 > y1: [..., 4] -> [..., 4]."""
   x0, y0, x1, y1 = (boxes_normalized_xyxy[..., i] for i in range(4))

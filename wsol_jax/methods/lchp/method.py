@@ -53,6 +53,7 @@ COORD_REDUCTIONS = ("sum", "mean")
 TEACHERS = ("current", "init")
 REFINE_IMAGES = ("plain", "augmented")
 REFINE_BN = ("frozen", "train")
+REGRESSOR_BIAS_INITS = ("mean_pseudo_box", "zero")
 INIT_COUNTS = ("seen", "with_gt", "pseudo_gt_known")
 REFINE_COUNTS = ("seen", "kept", "with_gt", "kept_with_gt", "all_gt_known", "kept_gt_known")
 
@@ -84,6 +85,11 @@ def default_lchp_config() -> ml_collections.ConfigDict:
   c.regressor = ml_collections.ConfigDict({
       "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
       "hidden_units": 512, "pooling": "avg", "output": "sigmoid"})
+  # The regressor's last bias at the start: 'mean_pseudo_box' (its output starts at the mean
+  # Algorithm-1 box of the first training batch, so the first steps learn each image's offset
+  # from it instead of all moving the same way; see docs/ALGORITHMS.md) | 'zero' (Flax's default:
+  # every box starts at the centre point).
+  c.regressor_bias_init = "mean_pseudo_box"
   c.coord_reduction = "sum"  # 'sum': ||.||^2 over the 4 coordinates (Eq. 2, 5) | 'mean'
   # Refinement.
   c.tau = 0.9
@@ -116,6 +122,7 @@ def check_lchp_config(c: ml_collections.ConfigDict) -> None:
   common.check_choice("lchp", "refine_teacher", c.refine_teacher, TEACHERS)
   common.check_choice("lchp", "refine_images", c.refine_images, REFINE_IMAGES)
   common.check_choice("lchp", "refine_bn", c.refine_bn, REFINE_BN)
+  common.check_choice("lchp", "regressor_bias_init", c.regressor_bias_init, REGRESSOR_BIAS_INITS)
   if not 0.0 <= c.ema_decay <= 1.0:
     raise ValueError(f"config.lchp.ema_decay must be in [0, 1], got {c.ema_decay}")
   if not 0.0 <= c.delta < 1.0:
@@ -194,12 +201,27 @@ class LCHP(base.Method):
     params = {"classifier": cls_vars["params"], "regressor": reg_vars["params"]}
     stats = {"classifier": cls_vars.get("batch_stats", {}),
              "regressor": reg_vars.get("batch_stats", {})}
+    if self.lchp.regressor_bias_init == "mean_pseudo_box":
+      params["regressor"] = self._bias_at_mean_pseudo_box(params["regressor"], cls_vars,
+                                                          sample_batch["image"])
     # theta2 starts equal to theta1 (copies, so donated buffers are never shared).
     ema = jax.tree.map(jnp.array, {"params": params["classifier"],
                                    "batch_stats": stats["classifier"]})
     counts = {k: jnp.zeros((), jnp.float32) for k in INIT_COUNTS}
     return ts.create_state(params, stats, self.tx_init, ema_params=ema,
                            extras={"counts": counts})
+
+  def _bias_at_mean_pseudo_box(self, reg_params, cls_vars, images):
+    """``reg_params`` with ``fc2``'s bias set so that the regressor's output starts at the mean
+    Algorithm-1 box of ``images`` (the initial classifier = theta2 at step 0) on average over the
+    images; ``fc2``'s weights keep their random init."""
+    x = heads.model_input(images)
+    height, width = x.shape[1:3]
+    boxes = self.pseudo_boxes(cls_vars, x).boxes_xyxy
+    mean_box = jnp.mean(box_lib.normalize_xyxy(boxes, width, height), axis=0)
+    bias = regressor.output_bias_for_box(mean_box, self.lchp.regressor.output)
+    fc2 = {**reg_params["fc2"], "bias": bias.astype(reg_params["fc2"]["bias"].dtype)}
+    return {**reg_params, "fc2": fc2}
 
   def enter_stage(self, state, stage):
     if stage != REFINE:
