@@ -121,6 +121,19 @@ def slt_paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.Co
   return config
 
 
+def lchp_method_and_optimizer(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """LCHP's method section and its paper's optimizer (Sec. 4.3) on any backbone: ``config.lchp``
+  defaults, the un-augmented training images for refine, SGD (momentum 0.9, L2 weight decay 1e-5),
+  batch 32, lr 2e-3, the classifier's lr x0.9 after every epoch and the regressor's constant."""
+  config.method = "lchp"
+  config.lchp = lchp.default_lchp_config()
+  config.data.train_plain_images = True  # refine: LCHP-I's boxes on the un-augmented I_r
+  return paper_sgd(config, batch_size=32, lr=2e-3,
+                   lr_mults={"classifier": 1.0, "regressor": 1.0}, weight_decay=1e-5,
+                   schedule="exponential", decay_factor=0.9, decay_every_epochs=1.0,
+                   schedule_overrides={"regressor": "constant"})
+
+
 def lchp_paper_config(dataset: str) -> ml_collections.ConfigDict:
   """LCHP's settings common to its three datasets (Sec. 4.3), for ``configs/*_lchp.py``.
 
@@ -132,11 +145,7 @@ def lchp_paper_config(dataset: str) -> ml_collections.ConfigDict:
   """
   config = paper_base_config("lchp", dataset, 448, 512, "inception_v3",
                              {"output": "features"})  # Mixed_6e
-  config.lchp = lchp.default_lchp_config()
-  config.data.train_plain_images = True  # refine: LCHP-I's boxes on the un-augmented I_r
-  paper_sgd(config, batch_size=32, lr=2e-3, lr_mults={"classifier": 1.0, "regressor": 1.0},
-            weight_decay=1e-5, schedule="exponential", decay_factor=0.9, decay_every_epochs=1.0,
-            schedule_overrides={"regressor": "constant"})
+  lchp_method_and_optimizer(config)
   config.train.log_every_steps = 50
   config.eval.batch_size = 32
   return config

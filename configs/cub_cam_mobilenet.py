@@ -6,10 +6,13 @@ scripts/compare_methods.py compares the three methods on one backbone, one input
         --config.data.manual_dir=../shared/data/cub25 \\
         --config.model.pretrained=../shared/weights/mobilenet_7_5_224_tf.h5
 
-On cub25 (750 train / 737 test images) and 2 CPU cores a run took 8.5 min for CAM, ~40 min for
-SLT-Net (localizer + regressor ~16 s a step, then the classifier) and ~28 min for LCHP: over the
-12 min aimed at (see README, "Real birds"). The papers' full settings stay in configs/cub_cam.py,
-cub_slt.py, cub_lchp.py. Choices and reasons:
+On cub25 (750 train / 737 test images) and 2 CPU cores, with only the final evaluation (as
+scripts/compare_methods.py runs them), a run took 3.6 min for CAM (a step ~1.7 s), 20.5 min for
+SLT-Net (a localization step ~6.8 s: two localizer passes, one on the larger VST canvas, and the
+regressor; then the classifier) and 14.7 min for LCHP (an init step ~5.7 s, a refine step ~2.3 s):
+scripts/benchmark_step.py's *_cub_mobilenet rows. SLT-Net and LCHP are over the 12 min aimed at
+(see README, "Real birds"). The papers' full settings stay in configs/cub_cam.py, cub_slt.py,
+cub_lchp.py. Choices and reasons:
 
 * Backbone: Keras MobileNetV1 at width 0.75 (the shared ImageNet weights), block 12 at stride 1, so
   the maps are H/16 (10 x 10 at 160), the stride of CAM-VGG16 and of InceptionV3's Mixed_6e.
@@ -18,7 +21,7 @@ cub_slt.py, cub_lchp.py. Choices and reasons:
   and made a step ~9.5 s at 224; without it a step is ~4x cheaper.
 * Input: 184 -> random 160 crop + flip (the papers' 256 -> 224 ratio), evaluation resized to 160:
   half the pixels of 224, which is what lets SLT-Net (two localizer passes + a regressor per step)
-  and LCHP (two classifier passes, two EMA passes and a regressor) train a few epochs in 12 min.
+  and LCHP (two classifier passes, two EMA passes and a regressor) train 4 epochs a stage.
 * Optimizer (all three methods): SGD momentum 0.9, weight decay 1e-4, batch 32, cosine decay, lr
   1e-3 for pretrained layers and x10 for new ones: the rate that fine-tunes this MobileNet well in
   the Tiny-ImageNet demo (configs/tiny_imagenet_cam_mobilenet.py), not tuned on birds. LCHP keeps

@@ -80,13 +80,6 @@ def row_metrics(results: dict, prefix: str) -> dict[str, float]:
   return out
 
 
-def centre_spread(pred_xyxy: np.ndarray, gt_xyxy: np.ndarray) -> float:
-  """sqrt(sum of the x, y variances of the predicted centres / the same of the GT centres)."""
-  centre = lambda b: np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], -1)
-  var_gt = centre(gt_xyxy).var(axis=0).sum()
-  return float(np.sqrt(centre(pred_xyxy).var(axis=0).sum() / max(var_gt, 1e-12)))
-
-
 def run_centre_spreads(config, workdir: str, groups: list[str]) -> dict[str, float]:
   """centre_spread of each box group of the finished run in ``workdir`` on the test split
   (cached in ``workdir/centre_spread.json``)."""
@@ -96,8 +89,10 @@ def run_centre_spreads(config, workdir: str, groups: list[str]) -> dict[str, flo
       cached = json.load(f)
     if all(g in cached for g in groups):
       return cached
-  from wsol_jax.localization import boxes as box_lib  # pylint: disable=import-outside-toplevel
-  from wsol_jax.training import evaluator, loop  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from wsol_jax.localization import boxes as box_lib
+  from wsol_jax.localization import metrics
+  from wsol_jax.training import evaluator, loop
   run, state, _ = loop.load_checkpoint(config, workdir)
   predict = evaluator.compile_predict(run.method, run.runner)
   preds = {g: [] for g in groups}
@@ -111,7 +106,7 @@ def run_centre_spreads(config, workdir: str, groups: list[str]) -> dict[str, flo
                                                           size))[valid])
     gts.append(np.asarray(batch["bboxes"])[valid, 0])
   gt = np.concatenate(gts)
-  spreads = {g: centre_spread(np.concatenate(preds[g]), gt) for g in groups}
+  spreads = {g: metrics.centre_spread(np.concatenate(preds[g]), gt) for g in groups}
   with open(path, "w", encoding="utf-8") as f:
     json.dump(spreads, f, indent=2)
   return spreads

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import backbone_helpers
+from wsol_jax.localization import metrics
 
 compare = backbone_helpers.load_script("compare_methods")
 
@@ -83,10 +84,10 @@ def test_a_failed_run_is_an_error(tmp_path, monkeypatch):
 
 def test_centre_spread():
   gt = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 0, 50, 10]], np.float64)
-  assert compare.centre_spread(gt, gt) == pytest.approx(1.0)
+  assert metrics.centre_spread(gt, gt) == pytest.approx(1.0)
   one_box = np.tile([[10, 10, 30, 30]], (3, 1))
-  assert compare.centre_spread(one_box, gt) == 0.0
-  assert compare.centre_spread(gt * 0.5, gt) == pytest.approx(0.5)
+  assert metrics.centre_spread(one_box, gt) == 0.0
+  assert metrics.centre_spread(gt * 0.5, gt) == pytest.approx(0.5)
 
 
 def test_the_three_recipes_share_data_weights_and_input(tmp_path):
@@ -119,3 +120,21 @@ def test_running_statistics_of_every_recipe_network_follow_the_fine_tune():
     for where, (backbone, kwargs) in sections.items():
       momentum = heads.make_backbone(backbone, kwargs).bn_momentum
       assert momentum ** steps < 0.01, (method, where, momentum)
+
+
+def test_regressor_head_probe_flatten_sees_where_the_object_is_and_gap_does_not():
+  """scripts/probe_regressor_head.py on features whose only signal is WHERE a hot cell is: the
+  flattened head follows it, global average pooling cannot (its pooled vector is the same)."""
+  probe = backbone_helpers.load_script("probe_regressor_head")
+  rng = np.random.default_rng(0)
+  cells = rng.integers(0, 4, (256, 2))  # (row, col) of the object on a 4 x 4 map
+  feats = np.zeros((256, 4, 4, 2), np.float32)
+  feats[np.arange(256), cells[:, 0], cells[:, 1], 0] = 1.0
+  boxes = np.concatenate([cells[:, ::-1] / 4.0, (cells[:, ::-1] + 1) / 4.0], -1).astype(np.float32)
+  spread = {}
+  for pooling in ("avg", "flatten"):
+    pred = probe.train_head(pooling, 0.05, 20, 16, feats, boxes)(feats)
+    assert pred.shape == (256, 4) and np.all((pred > 0) & (pred < 1))
+    spread[pooling] = metrics.centre_spread(pred, boxes)
+  assert spread["avg"] < 0.01 and spread["flatten"] > 0.8, spread
+  assert probe.gt_known(boxes, boxes, 64) == 100.0

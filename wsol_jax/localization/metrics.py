@@ -262,6 +262,17 @@ class BoxMetrics:
     return out
 
 
+def centre_spread(pred_xyxy, gt_xyxy) -> float:
+  """How far predicted boxes follow the objects: sqrt(sum of the x and y variances of the predicted
+  box centres / the same of the GT box centres), over [N, 4] xyxy boxes of N images in one frame.
+  1: the centres vary as much as the objects'; 0: one box for every image."""
+  def centres(boxes):
+    boxes = np.asarray(boxes, np.float64)
+    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], -1)
+  var_gt = centres(gt_xyxy).var(axis=0).sum()
+  return float(np.sqrt(centres(pred_xyxy).var(axis=0).sum() / max(var_gt, 1e-12)))
+
+
 def best_box_threshold(batches: Iterable[tuple], cam_curve_interval: float = 0.01,
                        backend: str = "reference") -> tuple[float, float]:
   """The score-map threshold with the best box accuracy at IoU >= 0.5 (MaxBoxAcc's) over
