@@ -7,8 +7,8 @@
 Each method runs its CPU recipe (configs/cub_{cam,slt,lchp}_mobilenet.py) with
 ``data.manual_dir=--manual_dir``, ``model.pretrained=--weights`` and ``seed``, and only the final
 evaluation, in ``W/<method>/seed<s>`` (W defaults to FILE without ``.json`` + ``_runs``). A
-finished run (its ``results.json``) is reused, an unfinished one resumes; a run that fails stops the script with its
-error (never a missing row).
+finished run (its ``results.json``) is reused, an unfinished one resumes; a run that fails stops
+the script with its error (never a missing row).
 
 Rows: ``cam`` (the CAM localizer), ``slt_localizer`` (SLT-Net's localizer: top-K ACAM), ``slt``
 (the system: classifier + regressor), ``lchp_pseudo`` (Algorithm 1's boxes from the EMA

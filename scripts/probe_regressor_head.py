@@ -32,6 +32,7 @@ from wsol_jax.data import pipeline
 from wsol_jax.localization import boxes as box_lib
 from wsol_jax.localization import metrics
 from wsol_jax.methods import common
+from wsol_jax.methods.lchp import losses
 from wsol_jax.models import heads
 from wsol_jax.models import regressor as regressor_lib
 
@@ -69,8 +70,9 @@ def gt_known(pred_normalized, gt_normalized, size: int) -> float:
 
 
 def train_head(pooling: str, lr: float, epochs: int, hidden: int, train_feats, train_boxes,
-               seed: int = 0):
-  """The head trained on (features, normalised GT boxes) -> its predict function."""
+               seed: int = 0, alpha: float = 20.0):
+  """The head trained on (features, normalised GT boxes) with LCHP's ``alpha`` x Eq. 2 -> its
+  predict function."""
   head = regressor_lib.BoxRegressor(backbone=_Identity(), hidden_units=hidden, pooling=pooling,
                                     output="sigmoid")
   params = head.init(jax.random.key(seed), train_feats[:1])["params"]
@@ -80,8 +82,8 @@ def train_head(pooling: str, lr: float, epochs: int, hidden: int, train_feats, t
 
   @jax.jit
   def step(params, opt_state, feats, boxes):
-    loss_fn = lambda p: 20.0 * jnp.mean(jnp.sum((head.apply({"params": p}, feats) - boxes) ** 2,
-                                                -1))
+    loss_fn = lambda p: alpha * jnp.mean(losses.box_sq_error(head.apply({"params": p}, feats),
+                                                             boxes))
     grads = jax.grad(loss_fn)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
@@ -122,7 +124,7 @@ def main(argv=None) -> int:
   for row in args.rows:
     pooling, lr = row.split(":")
     predict = train_head(pooling, float(lr), args.epochs, config.lchp.regressor.hidden_units,
-                         train_feats, train_boxes)
+                         train_feats, train_boxes, alpha=config.lchp.alpha)
     pred = predict(test_feats)
     print(f"{pooling + ' lr ' + lr:<24} | {metrics.centre_spread(pred, test_boxes):13.2f} | "
           f"{gt_known(pred, test_boxes, size):8.1f}", flush=True)

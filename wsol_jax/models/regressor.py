@@ -8,6 +8,7 @@ head follows PSOL (Zhang et al., CVPR 2020), whose framework SLT-Net adopts: glo
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 _POOLINGS = ("avg", "flatten")
@@ -60,8 +61,7 @@ def output_bias_for_box(mean_box_normalized_xyxy, output: str, eps: float = 0.02
   itself for ``relu`` and ``linear``."""
   box = jnp.asarray(mean_box_normalized_xyxy, jnp.float32)
   if output == "sigmoid":
-    box = jnp.clip(box, eps, 1.0 - eps)
-    return jnp.log(box) - jnp.log1p(-box)
+    return jax.scipy.special.logit(jnp.clip(box, eps, 1.0 - eps))
   return box
 
 
