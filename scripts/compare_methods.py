@@ -133,7 +133,7 @@ def figure_row(config, workdir: str, method: str, images: np.ndarray,
     for r, m in zip(records, maps):
       r["scoremap"] = m
     pseudo = [[(b, drawing.YELLOW)] for b in
-              np.asarray(lchp.pseudo_boxes(state.ema_params, x).boxes_xyxy)]
+              np.asarray(lchp.state_pseudo_boxes(state, x).boxes_xyxy)]
   tiles = []
   for r, gt, more in zip(records, gt_boxes, pseudo):
     score = r.get("scoremap")

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from wsol_jax.data import pipeline
 from wsol_jax.models import blocks, heads
 from wsol_jax.models import regressor as regressor_lib
 from wsol_jax.training import optim
@@ -67,6 +68,18 @@ def zero_rgb(backbone_name: str, backbone_kwargs: Mapping[str, Any] | None = Non
   if norm == "imagenet":
     return jnp.asarray(blocks.IMAGENET_MEAN_RGB, jnp.float32)
   return jnp.full((3,), 0.5 if norm == "inception" else 0.0, jnp.float32)
+
+
+def held_out_box_loader(config: ml_collections.ConfigDict, images_per_class: int,
+                        num_classes: int) -> pipeline.EvalLoader:
+  """``images_per_class x num_classes`` images of the TRAINING split, evenly spaced over it, as
+  evaluation batches (resized, no ten-crop), the same on every process: the few box-annotated
+  images (wsolevaluation's train-fullsup) on which a method chooses a box threshold."""
+  data_cfg = ml_collections.ConfigDict(config.data.to_dict())
+  data_cfg.eval_ten_crop_images = False
+  return pipeline.make_eval_loader(data_cfg, config.eval.batch_size, split=config.data.train_split,
+                                   shard_index=0, shard_count=1,
+                                   num_records=images_per_class * num_classes)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -27,10 +27,8 @@ import flax.linen as nn
 from flax.linen import normalization as flax_norm
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from wsol_jax.data import pipeline
 from wsol_jax.localization import boxes as box_lib
 from wsol_jax.localization import metrics as metrics_lib
 from wsol_jax.localization import scoremaps as cam_lib
@@ -489,11 +487,8 @@ class SLTNet(base.Method):
     one number and reach no gradient. Every process scores the same images, so all agree.
     """
     cfg = self.config
-    data_cfg = ml_collections.ConfigDict(cfg.data.to_dict())
-    data_cfg.eval_ten_crop_images = False
-    loader = pipeline.make_eval_loader(
-        data_cfg, cfg.eval.batch_size, split=cfg.data.train_split, shard_index=0, shard_count=1,
-        num_records=cfg.slt.pseudo_threshold_images_per_class * self.info.num_classes)
+    loader = common.held_out_box_loader(cfg, cfg.slt.pseudo_threshold_images_per_class,
+                                        self.info.num_classes)
     if self._threshold_map_fn is None:
       self._threshold_map_fn = jax.jit(lambda s, x, y: self.localization_map(
           self.localizer_out(s, heads.model_input(x)), y))
