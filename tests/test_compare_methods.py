@@ -99,6 +99,9 @@ def test_the_three_recipes_share_data_weights_and_input(tmp_path):
         "cub", configs["cam"].data.image_size, "mobilenet_v1_075")
   assert configs["slt"].slt.smt_k == -1 and configs["slt"].data.eval_ten_crop_images
   assert configs["lchp"].data.train_plain_images
+  # Thresholds that the paper tuned for other maps are chosen on held-out training boxes.
+  assert configs["slt"].slt.pseudo_threshold_images_per_class == 5
+  assert configs["lchp"].lchp.delta_images_per_class == 5
 
 
 def test_running_statistics_of_every_recipe_network_follow_the_fine_tune():
