@@ -191,10 +191,9 @@ def best_delta(boxes_fn: Callable[[jax.Array], jax.Array], batches: Iterable[dic
   MaxBoxAcc), over box-annotated ``batches``; the lowest such delta on ties.
 
   Args:
-    boxes_fn: model-input images [B, H, W, 3] -> [D, B, 4] abs xyxy boxes, one row per delta
-      (e.g. a jitted :func:`pseudo_boxes_per_delta`).
-    batches: evaluation batches (``image`` model input or uint8, ``bboxes``, ``bboxes_valid``,
-      ``valid``).
+    boxes_fn: a batch's ``image`` [B, H, W, 3] -> [D, B, 4] abs xyxy boxes, one row per delta
+      (e.g. a jitted :func:`pseudo_boxes_per_delta` behind the model's input scaling).
+    batches: evaluation batches (``image``, ``bboxes``, ``bboxes_valid``, ``valid``).
     deltas: the candidates, in the order ``boxes_fn`` returns them.
   Returns:
     ``(delta, GT-known accuracy in percent over the images with a GT box)``.

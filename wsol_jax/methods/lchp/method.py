@@ -7,9 +7,11 @@ used only to make pseudo-boxes.
 
 **init** (LCHP-I), per step on a batch ``I_r``:
 
-1. Algorithm 1 with theta2 (inference mode, no gradient): box ``L_r`` from the channel-mean
-   attention, ``I_m`` = ``I_r`` with ``L_r`` erased, box ``L_m`` from ``I_m``, pseudo-box ``y`` =
-   their union (:mod:`wsol_jax.methods.lchp.attention_boxes`);
+1. Algorithm 1 with theta2 (inference mode, no gradient) at threshold ``state.extras['delta']``
+   (``lchp.delta``, or re-chosen after every epoch on held-out boxes: :meth:`LCHP.select_delta`):
+   box ``L_r`` from the channel-mean attention, ``I_m`` = ``I_r`` with ``L_r`` erased, box
+   ``L_m`` from ``I_m``, pseudo-box ``y`` = their union
+   (:mod:`wsol_jax.methods.lchp.attention_boxes`);
 2. ``L_cls = (CE(cls(I_r)) + CE(cls(I_m))) / 2`` (Eq. 1), ``L_reg = mean ||Loc(I_r) - y||^2``
    (Eq. 2), ``L_init = L_cls + alpha * L_reg`` (Eq. 3); classifier lr x0.9 per epoch, regressor
    lr constant;
