@@ -13,6 +13,7 @@ import loop_testlib
 from loop_testlib import fast_cpu_random  # noqa: F401  (autouse fixture)
 from wsol_jax.data import pipeline
 from wsol_jax.localization import metrics as metrics_lib
+from wsol_jax.methods import common
 from wsol_jax.methods.slt import config as slt_config
 from wsol_jax.methods.slt import method as slt_lib
 from wsol_jax.training import loop as train
@@ -57,7 +58,8 @@ def test_eval_loader_num_records_takes_evenly_spaced_records(data_dir):
   assert some == [full[i] for i in np.linspace(0, 63, 8).round().astype(int)]
 
 
-def test_the_loop_writes_the_chosen_threshold_into_the_state_every_epoch(tmp_path, data_dir):
+def test_the_loop_writes_the_chosen_threshold_into_the_state_every_epoch(tmp_path, data_dir,
+                                                                       monkeypatch):
   config = loop_testlib.tiny_config(data_dir, num_steps=8)  # 2 epochs of 4 steps
   config.method = "slt"
   config.slt = slt_config.default_config()
@@ -77,3 +79,16 @@ def test_the_loop_writes_the_chosen_threshold_into_the_state_every_epoch(tmp_pat
   # ... and it is what select_pseudo_box_threshold gives for that state.
   method = train.setup(config, str(tmp_path)).method
   assert method.select_pseudo_box_threshold(state)[0] == pytest.approx(final)
+  # Held-out images without a GT box (most of ImageNet's training images) are left out; with none
+  # at all, a one-line error.
+  real_loader = common.held_out_box_loader
+
+  def boxes_kept(keep):
+    return lambda *a: [dict(b, bboxes_valid=b["bboxes_valid"] & keep(len(b["valid"]))[:, None])
+                       for b in real_loader(*a)]
+
+  monkeypatch.setattr(common, "held_out_box_loader", boxes_kept(lambda n: np.arange(n) % 2 == 0))
+  assert 0.0 <= method.select_pseudo_box_threshold(state)[0] <= 1.0
+  monkeypatch.setattr(common, "held_out_box_loader", boxes_kept(lambda n: np.zeros(n, bool)))
+  with pytest.raises(ValueError, match="pseudo_threshold_images_per_class=0"):
+    method.select_pseudo_box_threshold(state)
