@@ -81,14 +81,15 @@ def test_the_loop_writes_the_chosen_threshold_into_the_state_every_epoch(tmp_pat
   assert method.select_pseudo_box_threshold(state)[0] == pytest.approx(final)
   # Held-out images without a GT box (most of ImageNet's training images) are left out; with none
   # at all, a one-line error.
-  real_loader = common.held_out_box_loader
+  real_loader = pipeline.make_eval_loader
 
   def boxes_kept(keep):
-    return lambda *a: [dict(b, bboxes_valid=b["bboxes_valid"] & keep(len(b["valid"]))[:, None])
-                       for b in real_loader(*a)]
+    return lambda *a, **k: [dict(b, bboxes_valid=b["bboxes_valid"] & keep(len(b["valid"]))[:, None])
+                            for b in real_loader(*a, **k)]
 
-  monkeypatch.setattr(common, "held_out_box_loader", boxes_kept(lambda n: np.arange(n) % 2 == 0))
+  monkeypatch.setattr(common.pipeline, "make_eval_loader",
+                      boxes_kept(lambda n: np.arange(n) % 2 == 0))
   assert 0.0 <= method.select_pseudo_box_threshold(state)[0] <= 1.0
-  monkeypatch.setattr(common, "held_out_box_loader", boxes_kept(lambda n: np.zeros(n, bool)))
+  monkeypatch.setattr(common.pipeline, "make_eval_loader", boxes_kept(lambda n: np.zeros(n, bool)))
   with pytest.raises(ValueError, match="pseudo_threshold_images_per_class=0"):
     method.select_pseudo_box_threshold(state)

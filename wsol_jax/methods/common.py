@@ -5,11 +5,12 @@ freezes the rest."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from wsol_jax.data import pipeline
@@ -70,16 +71,29 @@ def zero_rgb(backbone_name: str, backbone_kwargs: Mapping[str, Any] | None = Non
   return jnp.full((3,), 0.5 if norm == "inception" else 0.0, jnp.float32)
 
 
-def held_out_box_loader(config: ml_collections.ConfigDict, images_per_class: int,
-                        num_classes: int) -> pipeline.EvalLoader:
+def held_out_box_batches(config: ml_collections.ConfigDict, images_per_class: int,
+                         num_classes: int, config_field: str) -> Iterator[dict]:
   """``images_per_class x num_classes`` images of the TRAINING split, evenly spaced over it, as
   evaluation batches (resized, no ten-crop), the same on every process: the few box-annotated
-  images (wsolevaluation's train-fullsup) on which a method chooses a box threshold."""
+  images (wsolevaluation's train-fullsup) on which a method chooses a box threshold.
+
+  Rows without a GT box (most of ImageNet's training images) come with ``valid`` False, so they
+  are never scored; when no row has one, a one-line error names ``config.<config_field>``.
+  """
   data_cfg = ml_collections.ConfigDict(config.data.to_dict())
   data_cfg.eval_ten_crop_images = False
-  return pipeline.make_eval_loader(data_cfg, config.eval.batch_size, split=config.data.train_split,
-                                   shard_index=0, shard_count=1,
-                                   num_records=images_per_class * num_classes)
+  loader = pipeline.make_eval_loader(data_cfg, config.eval.batch_size,
+                                     split=config.data.train_split, shard_index=0, shard_count=1,
+                                     num_records=images_per_class * num_classes)
+  images_with_gt = 0
+  for batch in loader:
+    valid = (np.asarray(batch["valid"], bool)
+             & np.any(np.asarray(batch["bboxes_valid"], bool), axis=-1))
+    images_with_gt += int(valid.sum())
+    yield {**batch, "valid": valid}
+  if images_with_gt == 0:
+    raise ValueError(f"no held-out training image has a GT box to choose a threshold with (set "
+                     f"config.{config_field}=0 to keep the configured one)")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -285,10 +285,10 @@ class LCHP(base.Method):
           self._attention_features_fn(ema), heads.model_input(x),
           tuple(self.lchp.delta_candidates), normalize=self.lchp.attention_normalize,
           upsample=self.lchp.attention_upsample, erase_value=self.erase_rgb))
-    loader = common.held_out_box_loader(self.config, self.lchp.delta_images_per_class,
-                                        self.info.num_classes)
-    return attention_boxes.best_delta(lambda x: self._delta_boxes_fn(state.ema_params, x), loader,
-                                      tuple(self.lchp.delta_candidates))
+    batches = common.held_out_box_batches(self.config, self.lchp.delta_images_per_class,
+                                          self.info.num_classes, "lchp.delta_images_per_class")
+    return attention_boxes.best_delta(lambda x: self._delta_boxes_fn(state.ema_params, x),
+                                      batches, tuple(self.lchp.delta_candidates))
 
   # ------------------------------------------------------------------------------------------
   # Steps.

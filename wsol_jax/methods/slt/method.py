@@ -487,27 +487,19 @@ class SLTNet(base.Method):
     one number and reach no gradient. Every process scores the same images, so all agree.
     """
     cfg = self.config
-    loader = common.held_out_box_loader(cfg, cfg.slt.pseudo_threshold_images_per_class,
-                                        self.info.num_classes)
+    batches = common.held_out_box_batches(cfg, cfg.slt.pseudo_threshold_images_per_class,
+                                          self.info.num_classes,
+                                          "slt.pseudo_threshold_images_per_class")
     if self._threshold_map_fn is None:
       self._threshold_map_fn = jax.jit(lambda s, x, y: self.localization_map(
           self.localizer_out(s, heads.model_input(x)), y))
 
     def scored_maps():
-      images_with_gt = 0
-      for batch in loader:
+      for batch in batches:
         images = np.asarray(batch["image"])
-        # Only images with a GT box are scored (ImageNet's training images often have none).
-        scored = (np.asarray(batch["valid"], bool)
-                  & np.any(np.asarray(batch["bboxes_valid"], bool), axis=-1))
-        images_with_gt += int(scored.sum())
         maps = np.asarray(self._threshold_map_fn(state, images, np.asarray(batch["label"])))
         yield (cam_lib.upsample_scoremaps_reference(maps, images.shape[1:3]), batch["bboxes"],
-               batch["bboxes_valid"], scored)
-      if images_with_gt == 0:
-        raise ValueError("no held-out training image has a GT box to choose the pseudo-box "
-                         "threshold with (set config.slt.pseudo_threshold_images_per_class=0 to "
-                         "keep config.slt.pseudo_box_threshold)")
+               batch["bboxes_valid"], batch["valid"])
 
     return metrics_lib.best_box_threshold(scored_maps(), cfg.eval.cam_curve_interval,
                                           cfg.eval.backend)
