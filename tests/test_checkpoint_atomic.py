@@ -114,3 +114,26 @@ def test_left_over_temporary_directory_is_never_restored(tmp_path):
   ckpts.close()
   assert not tmp.exists()
   assert _check_restores(str(directory)) == [1, 2]
+
+
+def test_state_of_another_version_is_a_one_line_error(tmp_path):
+  """A checkpoint whose state lacks a field this version has (e.g. LCHP's extras['delta'], added
+  later) stops with one line naming the directory, the step and the key, and deletes nothing."""
+  ckpts = ckpt_lib.Checkpoints(str(tmp_path), keep=3)
+  old = {"params": {"w": jnp.ones(3)}, "extras": {"a": jnp.zeros(())}}
+  ckpts.save(5, old, {"fingerprint": "f"})
+  ckpts.close()
+  newer = {"params": {"w": jnp.ones(3)}, "extras": {"a": jnp.zeros(()), "delta": jnp.zeros(())}}
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), newer)
+  reader = ckpt_lib.Checkpoints(str(tmp_path), read_only=True)
+  try:
+    reader.restore(5, abstract)
+  except ValueError as e:
+    message = str(e)
+  else:
+    raise AssertionError("restoring into another structure did not fail")
+  assert "\n" not in message
+  assert str(tmp_path) in message and "step 5" in message and "delta" in message
+  restored, _ = reader.restore(5, jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                                               old))
+  np.testing.assert_array_equal(restored["params"]["w"], np.ones(3))

@@ -112,7 +112,14 @@ class Checkpoints:
     items = {STATE: ocp.args.StandardRestore(abstract_state), META: ocp.args.JsonRestore()}
     if data_iter is not None and self._has_item(step, DATA_ITER):
       items[DATA_ITER] = grain.checkpoint.CheckpointRestore(data_iter)
-    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    try:
+      restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    except ValueError as e:  # orbax: a key missing or extra, or a shape that differs
+      reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+      raise ValueError(
+          f"{self.directory} step {step}: the saved state does not fit this version of wsol_jax "
+          f"({reason}); it was written by another version: use that version, or train again "
+          f"in a new --workdir (nothing was changed)") from e
     return restored[STATE], restored[META]
 
   def _has_item(self, step: int, name: str) -> bool:
