@@ -89,3 +89,17 @@ def test_bad_ranges_are_refused():
     sa.sample_strong_params(jax.random.PRNGKey(0), 2, crop_pad_fraction=0.6)
   with pytest.raises(ValueError, match="scale_range"):
     sa.sample_strong_params(jax.random.PRNGKey(0), 2, scale_range=(1.2, 0.8))
+
+
+def test_reflect_fill_mirrors_the_image_at_its_edges():
+  """fill=None: a whole-pixel shift shows numpy's 'symmetric' padding, no constant border; the
+  content inside the image is the same as with a fill."""
+  rng = np.random.default_rng(0)
+  images = rng.uniform(0, 255, (1, 6, 8, 3)).astype(np.float32)
+  shift = sa.AxisAffine(a_x=jnp.ones(1), b_x=jnp.full(1, 2.0), a_y=jnp.ones(1),
+                        b_y=jnp.full(1, -1.0))
+  mirrored = np.asarray(sa.resample_affine(jnp.asarray(images), shift, fill=None))
+  padded = np.pad(images, ((0, 0), (1, 1), (2, 2), (0, 0)), mode="symmetric")
+  np.testing.assert_allclose(mirrored, padded[:, 2:8, 0:8], atol=1e-4)
+  filled = np.asarray(sa.resample_affine(jnp.asarray(images), shift, fill=0.0))
+  np.testing.assert_allclose(mirrored[:, :5, 2:], filled[:, :5, 2:], atol=1e-4)

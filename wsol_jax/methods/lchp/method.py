@@ -51,6 +51,7 @@ INIT, REFINE = "init", "refine"
 GROUPS = {"classifier": "classifier", "regressor": "regressor"}  # lr groups = the two networks
 ATTENTION_SOURCES = ("features", "attention")
 FILLS = ("mean", "black")
+STRONG_FILLS = FILLS + ("reflect",)  # S may also mirror the image instead of padding
 COORD_REDUCTIONS = ("sum", "mean")
 TEACHERS = ("current", "init")
 REFINE_IMAGES = ("plain", "augmented")
@@ -117,7 +118,9 @@ def default_lchp_config() -> ml_collections.ConfigDict:
   c.strong_crop_pad_prob = 0.5
   c.strong_hflip_prob = 0.5
   c.strong_vflip_prob = 0.5
-  c.strong_fill = "black"  # what S pads with: 'black' (imgaug's cval 0) | 'mean'
+  # What S shows outside the image: 'black' (imgaug's cval 0) | 'mean' (the backbone's zero) |
+  # 'reflect' (the image mirrored at its edges: no border, so a border cannot tell zoom; README).
+  c.strong_fill = "black"
   return c
 
 
@@ -127,7 +130,7 @@ def check_lchp_config(c: ml_collections.ConfigDict) -> None:
   common.check_choice("lchp", "attention_normalize", c.attention_normalize,
                       attention_boxes.NORMALIZATIONS)
   common.check_choice("lchp", "erase_fill", c.erase_fill, FILLS)
-  common.check_choice("lchp", "strong_fill", c.strong_fill, FILLS)
+  common.check_choice("lchp", "strong_fill", c.strong_fill, STRONG_FILLS)
   common.check_choice("lchp", "coord_reduction", c.coord_reduction, COORD_REDUCTIONS)
   common.check_choice("lchp", "refine_teacher", c.refine_teacher, TEACHERS)
   common.check_choice("lchp", "refine_images", c.refine_images, REFINE_IMAGES)
@@ -174,6 +177,8 @@ class LCHP(base.Method):
   # Models.
 
   def _fill_rgb(self, fill: str):
+    if fill == "reflect":
+      return None  # strong_augment.resample_affine: mirror, no fill
     if fill == "black":
       return jnp.zeros((3,), jnp.float32)
     return common.zero_rgb(self.config.model.backbone, self.config.model.backbone_kwargs)

@@ -85,7 +85,7 @@ def strong_affine(params: StrongAugmentParams, image_hw: tuple[int, int]) -> Axi
   return AxisAffine(a_x, b_x, a_y, b_y)
 
 
-def _interp_matrix(out_size: int, in_size: int, a, b):
+def _interp_matrix(out_size: int, in_size: int, a, b, reflect: bool = False):
   """[B, out, in] bilinear weights: output pixel ``u`` samples input position ``(u+.5-b)/a - .5``.
 
   Triangle-kernel weights give bilinear interpolation inside the image and fade to zero over the
@@ -93,25 +93,34 @@ def _interp_matrix(out_size: int, in_size: int, a, b):
   """
   centres = (jnp.arange(out_size, dtype=jnp.float32)[None, :] + 0.5 - b[:, None]) / a[:, None]
   src = centres - 0.5  # in input pixel-index coordinates
+  if reflect:  # mirror about the image edges (numpy 'symmetric'), then stay inside
+    period = 2.0 * in_size
+    p = jnp.mod(src + 0.5, period)
+    p = jnp.where(p > in_size, period - p, p)
+    src = jnp.clip(p - 0.5, 0.0, in_size - 1.0)
   idx = jnp.arange(in_size, dtype=jnp.float32)
   return jnp.maximum(0.0, 1.0 - jnp.abs(idx[None, None, :] - src[:, :, None]))
 
 
 def resample_affine(images_nhwc: jax.Array, affine: AxisAffine,
-                    out_hw: tuple[int, int] | None = None, fill: float = 0.0) -> jax.Array:
+                    out_hw: tuple[int, int] | None = None, fill=0.0) -> jax.Array:
   """Bilinear warp of [B, H, W, C] images through per-example axis maps -> [B, H', W', C].
 
-  Output pixels whose source falls outside the image take ``fill``. Downscaling does not
+  Output pixels whose source falls outside the image take ``fill`` (a value or [C] colour);
+  ``fill=None`` samples the image mirrored at its edges instead (numpy's 'symmetric' padding). Downscaling does not
   anti-alias (scales here stay within 0.5-2x).
   """
   height, width = images_nhwc.shape[1:3]
   out_h, out_w = out_hw if out_hw is not None else (height, width)
-  wy = _interp_matrix(out_h, height, affine.a_y, affine.b_y)
-  wx = _interp_matrix(out_w, width, affine.a_x, affine.b_x)
+  reflect = fill is None
+  wy = _interp_matrix(out_h, height, affine.a_y, affine.b_y, reflect)
+  wx = _interp_matrix(out_w, width, affine.a_x, affine.b_x, reflect)
   x = images_nhwc.astype(jnp.float32)
   out = jnp.einsum("bph,bhwc->bpwc", wy, x)
   out = jnp.einsum("bqw,bpwc->bpqc", wx, out)
   coverage = wy.sum(-1)[:, :, None] * wx.sum(-1)[:, None, :]
+  if reflect:
+    return out
   return out + fill * (1.0 - coverage)[..., None]
 
 
@@ -125,7 +134,7 @@ def affine_xyxy(boxes_xyxy: jax.Array, affine: AxisAffine) -> jax.Array:
 
 
 def strong_augment(images_nhwc: jax.Array, boxes_xyxy: jax.Array, params: StrongAugmentParams,
-                   *, fill: float = 0.0) -> tuple[jax.Array, jax.Array]:
+                   *, fill=0.0) -> tuple[jax.Array, jax.Array]:
   """S applied to images [B, H, W, C] and their boxes [B, 4] (absolute xyxy) together.
 
   Returns the augmented images (same size, float32) and the boxes moved with them, clipped to the
