@@ -107,8 +107,8 @@ def resample_affine(images_nhwc: jax.Array, affine: AxisAffine,
   """Bilinear warp of [B, H, W, C] images through per-example axis maps -> [B, H', W', C].
 
   Output pixels whose source falls outside the image take ``fill`` (a value or [C] colour);
-  ``fill=None`` samples the image mirrored at its edges instead (numpy's 'symmetric' padding). Downscaling does not
-  anti-alias (scales here stay within 0.5-2x).
+  ``fill=None`` samples the image mirrored at its edges instead (numpy's 'symmetric' padding).
+  Downscaling does not anti-alias (scales here stay within 0.5-2x).
   """
   height, width = images_nhwc.shape[1:3]
   out_h, out_w = out_hw if out_hw is not None else (height, width)
@@ -118,9 +118,9 @@ def resample_affine(images_nhwc: jax.Array, affine: AxisAffine,
   x = images_nhwc.astype(jnp.float32)
   out = jnp.einsum("bph,bhwc->bpwc", wy, x)
   out = jnp.einsum("bqw,bpwc->bpqc", wx, out)
-  coverage = wy.sum(-1)[:, :, None] * wx.sum(-1)[:, None, :]
-  if reflect:
+  if reflect:  # every output pixel samples the image: nothing to fill
     return out
+  coverage = wy.sum(-1)[:, :, None] * wx.sum(-1)[:, None, :]
   return out + fill * (1.0 - coverage)[..., None]
 
 
