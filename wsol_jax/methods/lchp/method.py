@@ -118,9 +118,10 @@ def default_lchp_config() -> ml_collections.ConfigDict:
   c.strong_crop_pad_prob = 0.5
   c.strong_hflip_prob = 0.5
   c.strong_vflip_prob = 0.5
-  # What S shows outside the image: 'black' (imgaug's cval 0) | 'mean' (the backbone's zero) |
-  # 'reflect' (the image mirrored at its edges: no border, so a border cannot tell zoom; README).
-  c.strong_fill = "black"
+  # What S shows outside the image: 'reflect' (the image mirrored at its edges: S shows no border,
+  # so no border can tell the regressor the zoom, as none does at test) | 'black' (imgaug's
+  # default cval 0) | 'mean' (the backbone's zero). The paper does not say; docs/ALGORITHMS.md.
+  c.strong_fill = "reflect"
   return c
 
 
