@@ -199,6 +199,7 @@ class SimulatedCrash(RuntimeError):
 @pytest.mark.slow
 def test_both_stages_resume_mid_refine_and_eval_reproduces(tmp_path, monkeypatch):
   config = loop_config(tmp_path / "tfds")
+  config.train.keep_checkpoints = 1  # saved every 2 steps: 2, 4 (end of init), 6, 8
   reference = train.train_and_evaluate(config, str(tmp_path / "reference"))
   for key in ("gt_known_loc", "lchp_i/gt_known_loc", "pseudo_label/gt_known_loc", "top1_cls"):
     assert key in reference
@@ -229,10 +230,15 @@ def test_both_stages_resume_mid_refine_and_eval_reproduces(tmp_path, monkeypatch
       str(workdir / "figures" / "lchp_step8.png")]
   assert (workdir / "figures" / "lchp_step8.png").stat().st_size > 0
 
-  # lchp.init_from refines a finished init stage only; this run's last checkpoint is a refine one.
+  # The end of the init stage (step 4) outlives keep_checkpoints, so lchp.init_from can refine
+  # the LCHP-I of a whole run; a run that never finished its init stage is refused.
+  assert ckpt_lib.Checkpoints(str(workdir / "checkpoints"), read_only=True).all_steps() == [4, 8]
   config.lchp.init_from = str(workdir)
-  with pytest.raises(ValueError, match="not the end of an init stage"):
-    train.train_and_evaluate(config, str(tmp_path / "from_refined"))
+  refined = train.train_and_evaluate(config, str(tmp_path / "from_whole_run"))
+  assert refined["lchp_i/gt_known_loc"] == reference["lchp_i/gt_known_loc"]
+  config.lchp.init_from = str(tmp_path / "from_whole_run")  # a refine-only run: no init stage
+  with pytest.raises(ValueError, match="is the end of an init stage"):
+    train.train_and_evaluate(config, str(tmp_path / "from_refine_only"))
 
 
 @pytest.mark.slow

@@ -135,7 +135,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   config.train.eval_every_steps = -1
   config.train.checkpoint_every_epochs = 1.0
   config.train.checkpoint_every_steps = -1
-  config.train.keep_checkpoints = 3
+  config.train.keep_checkpoints = 3  # the latest N; the end of every stage is kept too
   config.train.progress_bar = True
 
   config.eval = ml_collections.ConfigDict()

@@ -17,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import grain
 import ml_collections
 import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as cm
 
 from wsol_jax import config_defaults
 
@@ -55,13 +56,19 @@ def config_json(config: ml_collections.ConfigDict) -> dict:
 class Checkpoints:
   """An orbax ``CheckpointManager`` over ``directory`` with the three items above.
 
+  keep: how many of the latest steps to keep.
+  preserve_steps: steps kept as well whatever ``keep`` says (the ends of a run's stages, so that
+    another run can start from a finished stage: ``WarmStart``).
   read_only: open an existing directory without creating or cleaning anything (evaluation).
   """
 
-  def __init__(self, directory: str, *, keep: int = 3, read_only: bool = False):
+  def __init__(self, directory: str, *, keep: int = 3, preserve_steps: Sequence[int] = (),
+               read_only: bool = False):
     self.directory = os.path.abspath(directory)
+    policy = None if read_only else cm.AnyPreservationPolicy(
+        [cm.preservation_policy.LatestN(n=keep), cm.preservation_policy.CustomSteps(preserve_steps)])
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=not read_only, read_only=read_only,
+        preservation_policy=policy, create=not read_only, read_only=read_only,
         cleanup_tmp_directories=not read_only, enable_async_checkpointing=not read_only)
     handlers = {STATE: ocp.StandardCheckpointHandler(), META: ocp.JsonCheckpointHandler(),
                 DATA_ITER: grain.checkpoint.CheckpointHandler()}
@@ -82,6 +89,14 @@ class Checkpoints:
     if step not in steps:
       raise ValueError(f"no checkpoint for step {step} in {self.directory}; have {steps}")
     return step
+
+  def last_step_ending(self, stage: str) -> int | None:
+    """The latest saved step that ended stage ``stage`` (by its meta), or None."""
+    for step in reversed(self.all_steps()):
+      meta = self.read_meta(step)
+      if meta.get("stage") == stage and meta.get("stage_step") == meta.get("stage_num_steps", -1):
+        return step
+    return None
 
   def read_meta(self, step: int) -> dict:
     return self.manager.restore(step, args=ocp.args.Composite(**{META: ocp.args.JsonRestore()}))[META]

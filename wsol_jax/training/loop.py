@@ -114,9 +114,9 @@ def abstract_state(run: Run, sample_batch, stage_index: int | None):
 
 
 def warm_start_state(run: Run, sample_batch):
-  """The state a warm-started run (``method.warm_start()``) begins with: the latest checkpoint of
-  the other workdir, which must have ended the named stage, entered into this run's first stage
-  with the step reset to 0 (one copy, as restored: the caller places it)."""
+  """The state a warm-started run (``method.warm_start()``) begins with: the other workdir's latest
+  checkpoint that ended the named stage (a run keeps the end of every stage), entered into this
+  run's first stage with the step reset to 0 (one copy, as restored: the caller places it)."""
   warm = run.method.warm_start()
   directory = os.path.join(warm.workdir, "checkpoints")
   what = f"a run that finished its {warm.after_stage!r} stage"
@@ -125,14 +125,11 @@ def warm_start_state(run: Run, sample_batch):
                             f"workdir of {what})")
   ckpts = ckpt_lib.Checkpoints(directory, read_only=True)
   try:
-    step = ckpts.latest_step()
-    meta = ckpts.read_meta(step) if step is not None else {}
-    if (meta.get("stage") != warm.after_stage
-        or meta.get("stage_step") != meta.get("stage_num_steps", -1)):
+    step = ckpts.last_step_ending(warm.after_stage)
+    if step is None:
       article = "an" if warm.after_stage[:1] in "aeiou" else "a"
-      raise ValueError(f"warm start: the last checkpoint in {directory} (step {step}, stage "
-                       f"{meta.get('stage')!r}) is not the end of {article} {warm.after_stage} "
-                       "stage")
+      raise ValueError(f"warm start: no checkpoint in {directory} (steps {ckpts.all_steps()}) is "
+                       f"the end of {article} {warm.after_stage} stage")
     state, _ = ckpts.restore(step, run.runner.abstract_state(abstract_state(run, sample_batch,
                                                                             None)))
   finally:
@@ -187,7 +184,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   spans = base.stage_spans(stages)
   total_steps = spans[-1][1]
 
-  ckpts = ckpt_lib.Checkpoints(run.checkpoint_dir, keep=train_cfg.keep_checkpoints)
+  ckpts = ckpt_lib.Checkpoints(run.checkpoint_dir, keep=train_cfg.keep_checkpoints,
+                               preserve_steps=[end for _, end in spans])
   writer = metric_writers.MetricWriter(workdir, enabled=run.is_main)
   if run.is_main:
     with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
