@@ -18,7 +18,8 @@ Writes ``--out`` = ``{"pseudo_label": [...], "lchp_i": [...], "lchp_r": [...] (o
 "constant_box_check" (does LCHP-I look at the image: its GT-known on the training images beside
 that of its mean box used for every image, and the spread of its box centres beside the GT's),
 "seeds", "runtime_s", "figure"}`` and prints the tables. Runs already finished in ``--workdir``
-are reused. The Fig. 2-style PNG of the first seed's LCHP-R run is in its workdir (``figures/``).
+are reused, and ``--workdir``/jax_cache keeps the compiled steps for the next runs. The Fig.
+2-style PNG of the first seed's LCHP-R run is in its workdir (``figures/``).
 """
 
 from __future__ import annotations
@@ -117,8 +118,8 @@ def main(argv=None) -> int:
                       help="config override applied to every run, e.g. lchp.delta=0.6")
   parser.add_argument("--workdir", default=None, help="runs live here (default: <out>.runs)")
   args = parser.parse_args(argv)
-  runtime.configure_jax()
   workdir = args.workdir or os.path.splitext(args.out)[0] + ".runs"
+  runtime.configure_jax(compilation_cache_dir=os.path.join(workdir, "jax_cache"))
   os.makedirs(workdir, exist_ok=True)
   start = time.time()
 

@@ -16,7 +16,8 @@ Only the localizer is trained (no regressor, no classifier: Table 5 scores the l
 The score is the localizer's GT-known LOC at the best CAM threshold (MaxBoxAcc, IoU 0.5) on the test
 split; GT-known at the fixed ``config.eval.cam_threshold`` and MaxBoxAccV2 are printed beside it.
 Writes ``--out`` as ``{variant: [GT-known % per seed]}`` and ``<out>.details.json`` with every
-metric of every run. Runs already finished in ``--workdir`` are reused (delete it to start over).
+metric of every run. Runs already finished in ``--workdir`` are reused (delete it to start over);
+``--workdir``/jax_cache keeps the compiled steps for the next runs.
 """
 
 from __future__ import annotations
@@ -85,9 +86,9 @@ def main(argv=None) -> int:
                       help="config override for every run, e.g. slt.vst_weight=1.0")
   parser.add_argument("--workdir", default="", help="where runs go (default: <out>.runs/)")
   args = parser.parse_args(argv)
-  runtime.configure_jax()
   overrides = [config_defaults.parse_override(o) for o in args.overrides]
   root = args.workdir or os.path.splitext(args.out)[0] + ".runs"
+  runtime.configure_jax(compilation_cache_dir=os.path.join(root, "jax_cache"))
   details: dict[str, list[dict]] = {}
   for variant in args.variants:
     for seed in args.seeds:

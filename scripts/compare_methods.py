@@ -8,7 +8,9 @@ Each method runs its CPU recipe (configs/cub_{cam,slt,lchp}_mobilenet.py) with
 ``data.manual_dir=--manual_dir``, ``model.pretrained=--weights`` and ``seed``, and only the final
 evaluation, in ``W/<method>/seed<s>`` (W defaults to FILE without ``.json`` + ``_runs``). A
 finished run (its ``results.json``) is reused, an unfinished one resumes; a run that fails stops
-the script with its error (never a missing row).
+the script with its error (never a missing row). A finished run whose ``results.json`` predates
+``centre_spread`` is evaluated again from its last checkpoint. ``W/jax_cache`` keeps the compiled
+steps, so the seeds after the first (and a restarted call) do not compile them again.
 
 Rows: ``cam`` (the CAM localizer), ``slt_localizer`` (SLT-Net's localizer: top-K ACAM), ``slt``
 (the system: classifier + regressor), ``lchp_pseudo`` (Algorithm 1's boxes from the EMA
@@ -17,8 +19,9 @@ LCHP's classifier). Columns: Top-1 CLS, Top-1 LOC, GT-known LOC, MaxBoxAcc, MaxB
 test split). A box row has no score-map threshold to sweep, so its MaxBoxAcc is its box accuracy
 at IoU 50 (= GT-known) and its MaxBoxAccV2 the mean of its accuracies at IoU 30, 50 and 70, which
 is what wsolevaluation's definitions give for a single box. Every box row also gets
-``centre_spread``: sqrt(var of the predicted box centres / var of the GT box centres) over the
-test images (x and y variances summed; 1 = boxes move with the objects, 0 = one box for all).
+``centre_spread`` from its evaluation: sqrt(var of the predicted box centres / var of the GT box
+centres) over the test images (x and y variances summed; 1 = boxes move with the objects, 0 = one
+box for all).
 
 Each cell is the per-seed list, its mean and its spread (the sample standard deviation over seeds;
 0 for one seed). ``--out``: ``{row: {metric: [value per seed]}}`` (metrics ``top1_cls``,
@@ -46,14 +49,13 @@ METRICS = ("top1_cls", "top1_loc", "gt_known_loc", "MaxBoxAcc", "MaxBoxAccV2")
 LABELS = {"top1_cls": "Top-1 CLS", "top1_loc": "Top-1 LOC", "gt_known_loc": "GT-known LOC",
           "MaxBoxAcc": "MaxBoxAcc", "MaxBoxAccV2": "MaxBoxAccV2",
           "centre_spread": "centre spread"}
-# row -> (method, results-key prefix, prediction group for centre_spread or None).
-ROWS = {"cam": ("cam", "", None),
-        "slt_localizer": ("slt", "localizer/", None),
-        "slt": ("slt", "", "system"),
-        "lchp_pseudo": ("lchp", "pseudo_label/", "pseudo_label"),
-        "lchp_i": ("lchp", "lchp_i/", "lchp_i"),
-        "lchp_r": ("lchp", "", "lchp")}
-SPREAD_FILE = "centre_spread.json"
+# row -> (method, results-key prefix, whether the row is a box and so has a centre_spread).
+ROWS = {"cam": ("cam", "", False),
+        "slt_localizer": ("slt", "localizer/", False),
+        "slt": ("slt", "", True),
+        "lchp_pseudo": ("lchp", "pseudo_label/", True),
+        "lchp_i": ("lchp", "lchp_i/", True),
+        "lchp_r": ("lchp", "", True)}
 
 
 def make_config(method: str, args, seed: int):
@@ -68,48 +70,28 @@ def make_config(method: str, args, seed: int):
   return config
 
 
-def row_metrics(results: dict, prefix: str) -> dict[str, float]:
-  """The table's five metrics of one prediction group of a run's results (see the docstring)."""
+def row_metrics(results: dict, prefix: str, is_box: bool) -> dict[str, float]:
+  """The table's metrics of one prediction group of a run's results (see the docstring)."""
   get = lambda key: results[prefix + key]
   out = {k: float(get(k)) for k in ("top1_cls", "top1_loc", "gt_known_loc")}
-  if prefix + "MaxBoxAcc" in results:  # a score map (CAM / ACAM)
-    out["MaxBoxAcc"], out["MaxBoxAccV2"] = float(get("MaxBoxAcc")), float(get("MaxBoxAccV2"))
-  else:  # a box
+  if is_box:
     out["MaxBoxAcc"] = float(get("gt_known_loc@50"))
     out["MaxBoxAccV2"] = float(np.mean([get(f"gt_known_loc@{t}") for t in (30, 50, 70)]))
+    out["centre_spread"] = float(get("centre_spread"))
+  else:  # a score map (CAM / ACAM)
+    out["MaxBoxAcc"], out["MaxBoxAccV2"] = float(get("MaxBoxAcc")), float(get("MaxBoxAccV2"))
   return out
 
 
-def run_centre_spreads(config, workdir: str, groups: list[str]) -> dict[str, float]:
-  """centre_spread of each box group of the finished run in ``workdir`` on the test split
-  (cached in ``workdir/centre_spread.json``)."""
-  path = os.path.join(workdir, SPREAD_FILE)
-  if os.path.isfile(path):
-    with open(path, encoding="utf-8") as f:
-      cached = json.load(f)
-    if all(g in cached for g in groups):
-      return cached
-  # pylint: disable=import-outside-toplevel
-  from wsol_jax.localization import boxes as box_lib
-  from wsol_jax.localization import metrics
-  from wsol_jax.training import evaluator, loop
-  run, state, _ = loop.load_checkpoint(config, workdir)
-  predict = evaluator.compile_predict(run.method, run.runner)
-  preds = {g: [] for g in groups}
-  gts = []
-  for batch in evaluator.eval_loader(config):
-    out = predict(state, run.runner.shard_batch(batch))
-    valid = np.asarray(batch["valid"], bool) & np.asarray(batch["bboxes_valid"])[:, 0]
-    size = np.asarray(batch["image"]).shape[-2]
-    for g in groups:
-      preds[g].append(np.asarray(box_lib.denormalize_xyxy(np.asarray(out[g]["boxes"]), size,
-                                                          size))[valid])
-    gts.append(np.asarray(batch["bboxes"])[valid, 0])
-  gt = np.concatenate(gts)
-  spreads = {g: metrics.centre_spread(np.concatenate(preds[g]), gt) for g in groups}
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(spreads, f, indent=2)
-  return spreads
+def run_results(config, workdir: str) -> dict[str, float]:
+  """The finished run's results (trained now, resumed or reused), evaluated again from its last
+  checkpoint if they predate ``centre_spread``."""
+  from wsol_jax.training import loop  # pylint: disable=import-outside-toplevel
+  results = loop.results_or_train(config, workdir)  # raises if the run fails
+  prefixes = [p for (m, p, is_box) in ROWS.values() if m == config.method and is_box]
+  if any(p + "centre_spread" not in results for p in prefixes):
+    results = loop.evaluate_checkpoint(config, workdir)
+  return results
 
 
 def figure_row(config, workdir: str, method: str, images: np.ndarray,
@@ -163,21 +145,17 @@ def write_figure(args, seed: int, path: str, num_images: int = 8) -> str:
   return path
 
 
-def collect(per_run: dict[tuple[str, int], dict], spreads: dict[tuple[str, int], dict],
-            methods, seeds) -> dict[str, dict[str, list[float]]]:
-  """{(method, seed): results}, {(method, seed): {group: spread}} -> {row: {metric: [per seed]}}."""
+def collect(per_run: dict[tuple[str, int], dict], methods,
+            seeds) -> dict[str, dict[str, list[float]]]:
+  """{(method, seed): results} -> {row: {metric: [per seed]}}."""
   table = {}
-  for row, (method, prefix, group) in ROWS.items():
+  for row, (method, prefix, is_box) in ROWS.items():
     if method not in methods:
       continue
-    cells = {m: [] for m in METRICS}
-    if group is not None:
-      cells["centre_spread"] = []
+    cells = {}
     for seed in seeds:
-      for k, v in row_metrics(per_run[(method, seed)], prefix).items():
-        cells[k].append(v)
-      if group is not None:
-        cells["centre_spread"].append(float(spreads[(method, seed)][group]))
+      for k, v in row_metrics(per_run[(method, seed)], prefix, is_box).items():
+        cells.setdefault(k, []).append(v)
     table[row] = cells
   return table
 
@@ -213,27 +191,23 @@ def main(argv=None) -> int:
                       help="also draw this PNG: the same 8 test images for every method (the "
                            "first seed's runs): heat map, GT box red, the method's box green")
   args = parser.parse_args(argv)
-  runtime.configure_jax()
   args.workdir = args.workdir or os.path.splitext(args.out)[0] + "_runs"
+  runtime.configure_jax(compilation_cache_dir=os.path.join(args.workdir, "jax_cache"))
   for path in (args.manual_dir, args.weights):
     if not os.path.exists(path):
       raise FileNotFoundError(f"{path} does not exist")
-  from wsol_jax.training import loop  # pylint: disable=import-outside-toplevel
-
-  per_run, spreads, minutes = {}, {}, {}
+  per_run, minutes = {}, {}
   for method in args.methods:
-    groups = [g for (m, _, g) in ROWS.values() if m == method and g is not None]
     for seed in args.seeds:
       config = make_config(method, args, seed)
       workdir = os.path.join(args.workdir, method, f"seed{seed}")
       start = time.time()
       print(f"--- {method} seed {seed}: {workdir}", flush=True)
-      per_run[(method, seed)] = loop.results_or_train(config, workdir)  # raises if it fails
-      spreads[(method, seed)] = run_centre_spreads(config, workdir, groups) if groups else {}
+      per_run[(method, seed)] = run_results(config, workdir)
       minutes[f"{method}/seed{seed}"] = (time.time() - start) / 60
       print(f"--- {method} seed {seed}: {minutes[f'{method}/seed{seed}']:.1f} min", flush=True)
 
-  table = collect(per_run, spreads, args.methods, args.seeds)
+  table = collect(per_run, args.methods, args.seeds)
   out = dict(table)
   out["_meta"] = {"seeds": list(args.seeds), "methods": list(args.methods),
                   "manual_dir": args.manual_dir, "weights": args.weights,

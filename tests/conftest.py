@@ -25,3 +25,14 @@ def shared_dir():
   if not SHARED.is_dir():
     pytest.skip(f"{SHARED} is absent (it holds the real data and weights; present in the dev setup)")
   return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _persistent_compilation_cache_off(monkeypatch):
+  """Scripts switch JAX's persistent compilation cache on for the rest of their process; in the one
+  pytest process that would send every later test's programs to an earlier test's folder. So here
+  ``runtime.configure_jax`` ignores the folder (test_runtime.py checks the cache in subprocesses)."""
+  from wsol_jax import runtime  # pylint: disable=import-outside-toplevel
+  configure = runtime.configure_jax
+  monkeypatch.setattr(runtime, "configure_jax",
+                      lambda compilation_cache_dir="": configure())

@@ -17,7 +17,8 @@ def _results(method: str, base: float) -> dict:
   cam = {"top1_cls": base + 1, "top1_loc": base + 2, "gt_known_loc": base + 3,
          "MaxBoxAcc": base + 4, "MaxBoxAccV2": base + 5}
   box = {"top1_cls": base + 1, "top1_loc": base + 2, "gt_known_loc": base + 3,
-         "gt_known_loc@30": base + 6, "gt_known_loc@50": base + 3, "gt_known_loc@70": base}
+         "gt_known_loc@30": base + 6, "gt_known_loc@50": base + 3, "gt_known_loc@70": base,
+         "centre_spread": 0.5 + base / 100}
   if method == "cam":
     return dict(cam)
   if method == "slt":
@@ -38,8 +39,9 @@ def test_rows_metrics_and_json_layout(tmp_path, monkeypatch):
     return _results(config.method, 100.0 * config.seed)
 
   monkeypatch.setattr(loop, "results_or_train", fake_train)
-  monkeypatch.setattr(compare, "run_centre_spreads",
-                      lambda config, workdir, groups: {g: 0.5 + config.seed for g in groups})
+  caches = []
+  monkeypatch.setattr(compare.runtime, "configure_jax",
+                      lambda compilation_cache_dir="": caches.append(compilation_cache_dir))
   weights = tmp_path / "w.h5"
   weights.write_bytes(b"")
   out = tmp_path / "cmp.json"
@@ -50,6 +52,7 @@ def test_rows_metrics_and_json_layout(tmp_path, monkeypatch):
                                                          for s in (0, 1)]
   assert {(d, w) for _, _, d, w, _ in seen_configs} == {(str(tmp_path), str(weights))}
   assert len({wd for *_, wd in seen_configs}) == 6
+  assert caches == [str(tmp_path / "runs" / "jax_cache")]  # compiled steps shared by the runs
   table = json.loads(out.read_text())
   assert list(k for k in table if k != "_meta") == list(compare.ROWS)
   assert table["cam"]["MaxBoxAcc"] == [4.0, 104.0]
@@ -59,8 +62,8 @@ def test_rows_metrics_and_json_layout(tmp_path, monkeypatch):
   assert table["lchp_i"]["gt_known_loc"] == [23.0, 123.0]
   assert table["lchp_pseudo"]["top1_cls"] == [31.0, 131.0]
   assert table["lchp_r"]["top1_cls"] == [1.0, 101.0]
-  for row in ("slt", "lchp_pseudo", "lchp_i", "lchp_r"):
-    assert table[row]["centre_spread"] == [0.5, 1.5]
+  for row, offset in (("slt", 0), ("lchp_pseudo", 30), ("lchp_i", 20), ("lchp_r", 0)):
+    assert table[row]["centre_spread"] == [0.5 + offset, 1.5 + offset]  # each group's own
   assert "centre_spread" not in table["cam"] and "centre_spread" not in table["slt_localizer"]
   text = compare.format_table({k: v for k, v in table.items() if k != "_meta"})
   assert "54.00 ±70.71 [4.00, 104.00]" in text  # cam MaxBoxAcc: mean, sample std, per seed
@@ -80,6 +83,25 @@ def test_a_failed_run_is_an_error(tmp_path, monkeypatch):
                   "--methods", "cam", "--workdir", str(tmp_path / "r"), "--out",
                   str(tmp_path / "o.json")])
   assert not (tmp_path / "o.json").exists()
+
+
+def test_results_from_before_centre_spread_are_evaluated_again(tmp_path, monkeypatch):
+  from wsol_jax.training import loop  # pylint: disable=import-outside-toplevel
+  old = {k: v for k, v in _results("lchp", 0.0).items() if not k.endswith("centre_spread")}
+  evaluated = []
+
+  def evaluate_checkpoint(config, workdir):
+    evaluated.append(workdir)
+    return _results("lchp", 0.0)
+
+  monkeypatch.setattr(loop, "results_or_train", lambda config, workdir: dict(old))
+  monkeypatch.setattr(loop, "evaluate_checkpoint", evaluate_checkpoint)
+  args = type("A", (), {"manual_dir": "/d", "weights": "/w.h5", "set": []})()
+  results = compare.run_results(compare.make_config("lchp", args, 0), str(tmp_path))
+  assert evaluated == [str(tmp_path)] and results["lchp_i/centre_spread"] == 20.5
+  monkeypatch.setattr(loop, "results_or_train", lambda config, workdir: _results("cam", 0.0))
+  compare.run_results(compare.make_config("cam", args, 0), str(tmp_path))  # no box: reused as is
+  assert evaluated == [str(tmp_path)]
 
 
 def test_centre_spread():

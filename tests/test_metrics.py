@@ -194,6 +194,27 @@ def test_box_metrics_known_values():
   assert r["top1_cls"] == pytest.approx(200 / 3) and r["top5_cls"] == 100.0
 
 
+def test_box_metrics_centre_spread_over_batches_skips_padding_and_images_without_a_first_box():
+  rng = np.random.default_rng(0)
+  pred = rng.uniform(0, 100, (10, 4))
+  gt = rng.uniform(0, 100, (10, 2, 4))
+  valid = np.ones(10, bool)
+  valid[3] = False  # padding
+  gt_valid = np.ones((10, 2), bool)
+  gt_valid[6, 0] = False  # its first GT box is missing: not in the spread, still scored
+  m = metrics.BoxMetrics()
+  for part in (slice(0, 4), slice(4, 10)):
+    m.update(pred[part], gt[part], (100, 100), gt_valid[part], valid=valid[part])
+  used = valid & gt_valid[:, 0]
+  r = m.compute()
+  assert r["num_images"] == 9
+  assert r["centre_spread"] == pytest.approx(metrics.centre_spread(pred[used], gt[used, 0]),
+                                             rel=1e-12)
+  # Counting image 6 (against its missing first box) would change the figure:
+  assert r["centre_spread"] != pytest.approx(metrics.centre_spread(pred[valid], gt[valid, 0]),
+                                             rel=1e-3)
+
+
 def test_topk_correct():
   top = np.array([[3, 1, 2], [0, 4, 5]])
   np.testing.assert_array_equal(metrics.topk_correct(top, np.array([1, 0]), 1), [False, True])

@@ -18,10 +18,16 @@ def hide_gpus_from_tensorflow() -> None:
     pass
 
 
-def configure_jax() -> None:
+def configure_jax(compilation_cache_dir: str = "") -> None:
   """TensorFlow off the accelerators, and the non-partitionable threefry: the same random
   numbers' algorithm, far faster to compile on CPU (parameters are replicated, so random numbers
-  never need generating shard by shard)."""
+  never need generating shard by shard).
+
+  ``compilation_cache_dir``: JAX's persistent compilation cache there, so that runs of the same
+  shapes (the seeds of a script) reuse each other's compiled steps instead of compiling them again.
+  A cache already chosen (``JAX_COMPILATION_CACHE_DIR``, or an earlier call) is kept."""
   hide_gpus_from_tensorflow()
   import jax  # pylint: disable=import-outside-toplevel
   jax.config.update("jax_threefry_partitionable", False)
+  if compilation_cache_dir and not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", compilation_cache_dir)

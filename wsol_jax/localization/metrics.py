@@ -204,7 +204,9 @@ class ScoremapMetrics:
 
 
 class BoxMetrics:
-  """GT-known / Top-k LOC and CLS for predicted boxes (e.g. a box regressor), batch by batch.
+  """GT-known / Top-k LOC and CLS for predicted boxes (e.g. a box regressor), batch by batch, and
+  ``centre_spread`` (:func:`centre_spread` of the boxes against each image's first GT box: 1 = the
+  boxes move with the objects, 0 = one box for every image).
 
   Args:
     iou_thresholds: IoU thresholds in percent; ``gt_known_loc@T`` is reported for each, and
@@ -219,6 +221,8 @@ class BoxMetrics:
     self._top1_loc = 0
     self._top5_loc = 0
     self._cls = _ClassificationCounts()
+    self._pred_centres = _CentreMoments()  # of images whose first GT box is valid
+    self._gt_centres = _CentreMoments()
 
   def update(self, pred_boxes, gt_boxes, image_size_hw, gt_valid=None, labels=None,
              topk_classes=None, valid=None) -> None:
@@ -236,6 +240,9 @@ class BoxMetrics:
       raise ValueError("pred_boxes hold NaN or inf")
     gt, gt_valid = _gt_to_metric(np.asarray(gt_boxes)[keep],
                                  None if gt_valid is None else np.asarray(gt_valid)[keep])
+    first_valid = np.asarray(gt_valid)[:, 0]
+    self._pred_centres.update(pred_boxes[keep][first_valid])
+    self._gt_centres.update(np.asarray(gt_boxes, np.float64)[keep][first_valid, 0])
     height, width = image_size_hw
     pred = box_lib.to_metric_pred_xyxy(pred_boxes[keep], width, height).astype(np.int64)
     ious = box_lib.metric_iou_xyxy(pred[:, None, :], gt)
@@ -258,19 +265,47 @@ class BoxMetrics:
     if self._cls.num:
       out["top1_loc"] = self._top1_loc * 100. / n
       out["top5_loc"] = self._top5_loc * 100. / n
+    if self._gt_centres.num:
+      out["centre_spread"] = _spread_ratio(self._pred_centres, self._gt_centres)
     out.update(self._cls.results())
     return out
+
+
+class _CentreMoments:
+  """Count, sum and sum of squares of box centres (x, y), accumulated over batches of [N, 4] xyxy
+  boxes, in float64."""
+
+  def __init__(self):
+    self.num = 0
+    self._sum = np.zeros(2)
+    self._sum_sq = np.zeros(2)
+
+  def update(self, boxes_xyxy) -> None:
+    boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    self.num += len(centres)
+    self._sum += centres.sum(0)
+    self._sum_sq += (centres ** 2).sum(0)
+
+  def variance(self) -> float:
+    """Sum of the x and y (population) variances of the centres."""
+    mean = self._sum / self.num
+    return float(np.maximum(self._sum_sq / self.num - mean ** 2, 0.0).sum())
+
+
+def _spread_ratio(pred: _CentreMoments, gt: _CentreMoments) -> float:
+  return float(np.sqrt(pred.variance() / max(gt.variance(), 1e-12)))
 
 
 def centre_spread(pred_xyxy, gt_xyxy) -> float:
   """How far predicted boxes follow the objects: sqrt(sum of the x and y variances of the predicted
   box centres / the same of the GT box centres), over [N, 4] xyxy boxes of N images in one frame.
-  1: the centres vary as much as the objects'; 0: one box for every image."""
-  def centres(boxes):
-    boxes = np.asarray(boxes, np.float64)
-    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], -1)
-  var_gt = centres(gt_xyxy).var(axis=0).sum()
-  return float(np.sqrt(centres(pred_xyxy).var(axis=0).sum() / max(var_gt, 1e-12)))
+  1: the centres vary as much as the objects'; 0: one box for every image. :class:`BoxMetrics`
+  reports it as ``centre_spread`` (against each image's first GT box)."""
+  pred, gt = _CentreMoments(), _CentreMoments()
+  pred.update(pred_xyxy)
+  gt.update(gt_xyxy)
+  return _spread_ratio(pred, gt)
 
 
 def best_box_threshold(batches: Iterable[tuple], cam_curve_interval: float = 0.01,
