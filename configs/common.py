@@ -62,26 +62,40 @@ def paper_sgd(config: ml_collections.ConfigDict, *, batch_size: int, lr: float, 
   return config
 
 
-# SLT-Net's backbones and their input sizes: (model input, resize before the random crop).
+# SLT-Net's backbones: (input size, resize before the random crop) (Sec. 4.1) and the map's stride
+# (VST's canvas multiple).
 _SLT_SIZES = {"vgg16": (224, 256), "inception_v3": (299, 320)}
+_SLT_STRIDES = {"vgg16": 16, "inception_v3": 16}
+# The localizer that makes the pseudo-boxes, per dataset, whatever the regressor's and classifier's
+# backbone (Sec. 4.4, after Table 6).
+SLT_LOCALIZERS = {"cub": "vgg16", "imagenet_loc": "inception_v3"}
 
 
 def slt_paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.ConfigDict:
-  """SLT-Net's setting (Sec. 4.1) for ``dataset`` 'cub' or 'imagenet_loc' (full config), with
-  every network on ``backbone``: 'vgg16' (described below) or 'inception_v3' (320 -> random 299
-  crop; localizer and regressor on the Mixed_6e map, classifier the full InceptionV3).
+  """SLT-Net's setting (Sec. 4.1, 4.4) for ``dataset`` 'cub' or 'imagenet_loc' (full config):
+  regressor and classifier on ``backbone`` ('vgg16' or 'inception_v3'), the pseudo-box localizer on
+  the paper's choice for the dataset (:data:`SLT_LOCALIZERS`: CAM-VGG16 for CUB, InceptionV3 cut
+  after Mixed_6e + CAM head for ImageNet).
 
+  Every network reads the same training crop at its own input size (VGG16 224, InceptionV3 299):
+  the data pipeline crops at the largest of them (resize 256 -> 224, or 320 -> 299 when any network
+  is InceptionV3) and each network resizes it on device (``slt.<network>.image_size``).
   Localization branch: SGD momentum 0.9, weight decay 5e-4, lr 2e-4 (new layers x10), batch 16,
-  256 -> random 224 crop + flip; CUB: 4 epochs, alpha 0.4, K 30; ImageNet: 2 epochs, alpha 0.2,
-  K 100; beta 10. Localizer CAM-VGG16; regressor VGG16 conv5_3 + GAP + FC 512 + ReLU + FC 4 +
-  sigmoid (PSOL's VGG-GAP); classifier torchvision's VGG16 (CUB: new 200-way fc8, fine-tuned;
-  ImageNet: used as it is). All from ImageNet weights.
+  flip; CUB: 4 epochs, alpha 0.4, K 30; ImageNet: 2 epochs, alpha 0.2, K 100; beta 10 on the raw
+  CAMs of all classes (Eq. 11-13). Regressor: the backbone's map (VGG16 conv5_3, InceptionV3
+  Mixed_6e) + GAP + FC 512 + ReLU + FC 4, linear outputs in its own feature cells (Eq. 3-4).
+  Classifier: the full network (CUB: a new 200-way FC, fine-tuned; ImageNet: torchvision's as it
+  is). All from ImageNet weights ('imagenet': each backbone its own torchvision file). Test:
+  ten-crop classification, single-image localization.
   """
-  if dataset not in ("cub", "imagenet_loc"):
+  if dataset not in SLT_LOCALIZERS:
     raise ValueError(f"SLT-Net paper settings exist for 'cub' and 'imagenet_loc', not {dataset!r}")
   if backbone not in _SLT_SIZES:
     raise ValueError(f"SLT-Net paper backbones are {tuple(_SLT_SIZES)}, not {backbone!r}")
-  config = paper_base_config("slt", dataset, *_SLT_SIZES[backbone], backbone)
+  localizer = SLT_LOCALIZERS[dataset]
+  # One crop for all: the largest network's size (with its resize); smaller ones downsample it.
+  crop_size, resize_size = max(_SLT_SIZES[localizer], _SLT_SIZES[backbone])
+  config = paper_base_config("slt", dataset, crop_size, resize_size, localizer)
   config.model.head_channels = 1024
   # New layers (CAM head, regressor FCs) at x10, the CAM-VGG16 convention the paper builds on.
   paper_sgd(config, batch_size=16, lr=2e-4, lr_mults={"backbone": 1.0, "head": 10.0},
@@ -93,16 +107,25 @@ def slt_paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.Co
   config.slt.classifier.ten_crop = True  # "ten crop augmentations to get final classification"
   config.data.eval_ten_crop_images = True  # ... of the original resized to 256 (320)
   config.slt.vst_weight = 10.0
-  config.slt.canvas_multiple = 16  # CAM-VGG16's stride
+  # Eq. 11-13: the raw maps of all C classes, M in R^{W x H x C}, averaged over the classes (the
+  # text's "mean squared error loss"): summed over them as Eq. 13 is written, L_VST diverged within
+  # 17 steps from ImageNet weights at this lr on cub25 (3 of 3 seeds; docs/ALGORITHMS.md).
+  config.slt.vst_maps, config.slt.vst_normalize = "all", "none"
+  config.slt.vst_class_reduce = "mean"
+  config.slt.canvas_multiple = _SLT_STRIDES[localizer]
+  config.slt.localizer.image_size = _SLT_SIZES[localizer][0]
+  config.slt.regressor.backbone = backbone
+  config.slt.regressor.image_size = _SLT_SIZES[backbone][0]
   config.slt.regressor.hidden_units = 512
   config.slt.classifier.backbone = backbone
+  config.slt.classifier.image_size = _SLT_SIZES[backbone][0]
   classifier_train = config.slt.stage_train.classifier
   if dataset == "cub":
     config.train.num_epochs = 4.0
     config.train.log_every_steps = 50
     config.eval.cam_curve_interval = 0.001
     config.slt.smt_k, config.slt.smt_alpha = 30, 0.4
-    # fc7 features and a new 200-way fc8, fine-tuned (the paper gives no schedule for it).
+    # Pooled features (VGG16: fc7) and a new 200-way FC, fine-tuned (the paper gives no schedule).
     config.slt.classifier.backbone_kwargs = {"output": "pre_logits"}
     classifier_train.num_epochs = 30.0
     classifier_train.lr = 1e-3
@@ -114,7 +137,8 @@ def slt_paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.Co
     config.train.log_every_steps = 200
     config.eval.cam_curve_interval = 0.01
     config.slt.smt_k, config.slt.smt_alpha = 100, 0.2
-    # "We directly use the pre-trained weights provided by PyTorch": VGG16 with its own fc8.
+    # "We directly use the pre-trained weights provided by PyTorch": the network with its own
+    # 1000-way classifier.
     config.slt.classifier.backbone_kwargs = {"output": "logits", "num_classes": 1000}
     config.slt.classifier.head = "none"
     classifier_train.num_epochs = 0.0

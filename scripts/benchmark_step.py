@@ -3,6 +3,13 @@
   python scripts/benchmark_step.py                      # every row
   python scripts/benchmark_step.py --rows=cam_small_vgg --steps=20
   python scripts/benchmark_step.py --list
+  python scripts/benchmark_step.py --vs_torch --rows=cam_cub_mobilenet,cam_vgg16
+
+``--vs_torch`` times each CAM row against its PyTorch twin (``scripts/torch_twins.py``: the same
+layers, padding, BatchNorm, loss and SGD; eager, channels_last, as many threads as JAX has cores),
+in alternating blocks of ``--steps`` steps in one process, so that other load on the machine falls
+on both alike; it prints the median step of each, their ratio, and CPU (user/system) seconds and
+minor page faults per step.
 
 A row is a :class:`Row` whose ``build()`` returns ``(step_fn, state, batch, rng)`` with ``step_fn``
 jitted (``parallel.Runner.compile_step``); :func:`config_row` makes one from a config file (any
@@ -17,11 +24,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 import pathlib
 import resource
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from absl import app
 from absl import flags
@@ -30,6 +38,8 @@ import jax
 import numpy as np
 
 from wsol_jax import config_defaults
+from wsol_jax import runtime
+from wsol_jax.training import dryrun
 from wsol_jax.training import parallel
 from wsol_jax.training import method as base
 
@@ -39,16 +49,23 @@ _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per row (after one warm-u
 _LIST = flags.DEFINE_bool("list", False, "List the rows and exit.")
 _BATCH = flags.DEFINE_integer("batch_size", 0, "Global batch of the config rows (0: each config's "
                               "own); e.g. a small one to try paper-scale rows on a CPU.")
+_VS_TORCH = flags.DEFINE_bool("vs_torch", False, "Time each row against its PyTorch twin "
+                              "(CAM rows: scripts/torch_twins.py) in alternating blocks.")
+_BLOCKS = flags.DEFINE_integer("blocks", 3, "--vs_torch: timed blocks of --steps steps per "
+                               "framework, alternating JAX, torch, JAX, ...")
 
 
 @dataclasses.dataclass(frozen=True)
 class Row:
   """One benchmarked step: ``key`` (for --rows), ``label`` (the table), images per step, and
-  ``build() -> (jitted step_fn, state, batch, rng)``."""
+  ``build() -> (jitted step_fn, state, batch, rng)``; ``config`` and ``num_classes`` for a row
+  made from a config file (what ``--vs_torch`` builds the PyTorch twin from)."""
   key: str
   label: str
   images: int
   build: Callable[[], tuple]
+  config: Any = None
+  num_classes: int = 0
 
 
 def random_batch(batch_size: int, image_size: int, num_classes: int, max_boxes: int = 1) -> dict:
@@ -91,7 +108,8 @@ def config_row(key: str, config_file: str, num_classes: int, stage: str | None =
         s, b, r, stage=stage_name, axis_name=axis_name))
     return step, state, runner.shard_batch(batch), jax.random.key(1)
 
-  return Row(key, label + (f" [{stage}]" if stage else ""), config.train.batch_size, build)
+  return Row(key, label + (f" [{stage}]" if stage else ""), config.train.batch_size, build,
+             config if stage is None else None, num_classes)
 
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
@@ -178,15 +196,6 @@ ROWS += [config_row("lchp_cub_mobilenet_init", "cub_lchp_mobilenet.py", num_clas
                     stage="refine")]
 
 
-def peak_memory_bytes() -> tuple[int, str]:
-  """Peak bytes in use on device 0 where reported, else the process's peak resident memory."""
-  stats = jax.local_devices()[0].memory_stats() or {}
-  if "peak_bytes_in_use" in stats:
-    return int(stats["peak_bytes_in_use"]), "device"
-  rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-  return int(rss_kib) * 1024, "host RSS"
-
-
 def measure(row: Row, steps: int) -> dict:
   step, state, batch, rng = row.build()
   images = batch["image"].shape[0]  # the row's own, or --batch_size
@@ -200,36 +209,157 @@ def measure(row: Row, steps: int) -> dict:
     state, metrics = compiled(state, batch, rng)
   jax.block_until_ready((state, metrics))
   elapsed = time.perf_counter() - start
-  peak, where = peak_memory_bytes()
+  peak, where = dryrun.peak_memory()
   label = row.label if f"b{images}" in row.label else f"{row.label} b{images}"
   return {"key": row.key, "row": label, "compile_s": compile_s,
           "steps_per_s": steps / elapsed, "images_per_s": steps * images / elapsed, "peak_gib": peak / 2**30, "memory": where}
 
 
-def format_table(results: list[dict]) -> str:
-  header = ("step", "compile s", "steps/s", "images/s", "peak GiB", "memory")
-  rows = [(r["row"], f"{r['compile_s']:.1f}", f"{r['steps_per_s']:.3f}",
-           f"{r['images_per_s']:.1f}", f"{r['peak_gib']:.2f}", r["memory"]) for r in results]
+def table(header: tuple, rows: list[tuple]) -> str:
+  """Rows of strings as a text table, the first column left-aligned, the others right-aligned."""
   widths = [max(len(str(x[i])) for x in [header] + rows) for i in range(len(header))]
   line = lambda xs: " | ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
                                for i, (x, w) in enumerate(zip(xs, widths)))
   return "\n".join([line(header), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows])
 
 
+def format_table(results: list[dict]) -> str:
+  header = ("step", "compile s", "steps/s", "images/s", "peak GiB", "memory")
+  rows = [(r["row"], f"{r['compile_s']:.1f}", f"{r['steps_per_s']:.3f}",
+           f"{r['images_per_s']:.1f}", f"{r['peak_gib']:.2f}", r["memory"]) for r in results]
+  return table(header, rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# --vs_torch: JAX against the PyTorch twin, in alternating blocks of one process.
+
+
+def load_torch_twins():
+  """scripts/torch_twins.py as a module (scripts are not a package); it imports torch lazily."""
+  spec = importlib.util.spec_from_file_location(
+      "torch_twins", pathlib.Path(__file__).with_name("torch_twins.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _usage() -> np.ndarray:
+  """[wall s, user CPU s, system CPU s, minor page faults] of this process so far."""
+  r = resource.getrusage(resource.RUSAGE_SELF)
+  return np.array([time.perf_counter(), r.ru_utime, r.ru_stime, r.ru_minflt], np.float64)
+
+
+def timed_block(step: Callable[[], Any], steps: int) -> tuple[list[float], np.ndarray]:
+  """Runs ``step()`` (which must block until its work is done) ``steps`` times -> (each step's
+  wall seconds, [wall, user, system, faults] totals of the block)."""
+  walls, start = [], _usage()
+  for _ in range(steps):
+    t = time.perf_counter()
+    step()
+    walls.append(time.perf_counter() - t)
+  return walls, _usage() - start
+
+
+def jax_and_torch_steps(row: Row) -> dict:
+  """The row's compiled JAX step and its PyTorch twin's, as argument-less callables on one random
+  batch (the same images and labels), plus what was learned building them."""
+  if row.config is None or row.config.method != "cam":
+    raise ValueError(f"--vs_torch: row {row.key!r} has no PyTorch twin (CAM config rows only)")
+  twins = load_torch_twins()
+  torch = twins.torch_module()
+  torch.set_num_threads(len(os.sched_getaffinity(0)))
+  step, state, batch, rng = row.build()
+  images = int(batch["image"].shape[0])
+  start = time.perf_counter()
+  compiled = step.lower(state, batch, rng).compile()
+  compile_s = time.perf_counter() - start
+  jax_params = sum(x.size for x in jax.tree.leaves(state.params))
+  before = jax.tree.leaves(state)
+  jax_state = {"state": state}
+
+  def jax_step():
+    jax_state["state"], metrics = compiled(jax_state["state"], batch, rng)
+    jax.block_until_ready((jax_state["state"], metrics))
+    return float(metrics["loss"])
+
+  jax_loss = jax_step()  # warm-up
+  donated = sum(x.is_deleted() for x in before) / len(before)
+  host = random_batch(images, row.config.data.image_size, row.num_classes)
+  model = twins.localizer_twin(row.config, row.num_classes)
+  torch_step = twins.make_train_step(model, twins.sgd_twin(model, row.config.train))
+  x, y = torch.from_numpy(host["image"]), torch.from_numpy(host["label"]).long()
+  start = time.perf_counter()
+  torch_loss = torch_step(x, y)  # warm-up (the first step allocates)
+  torch_first_s = time.perf_counter() - start
+  return {"images": images, "compile_s": compile_s, "torch_first_s": torch_first_s,
+          "jax": jax_step, "torch": lambda: torch_step(x, y), "donated": donated,
+          "params": (jax_params, twins.parameter_count(model)), "losses": (jax_loss, torch_loss)}
+
+
+def measure_vs_torch(row: Row, steps: int, blocks: int) -> list[dict]:
+  """``blocks`` blocks of ``steps`` steps, JAX then torch, alternating -> one result per
+  framework: median/min step s, and CPU user/system s and minor faults per step."""
+  built = jax_and_torch_steps(row)
+  walls = {"jax": [], "torch": []}
+  usage = {"jax": np.zeros(4), "torch": np.zeros(4)}
+  for _ in range(blocks):
+    for name in ("jax", "torch"):
+      block_walls, block_usage = timed_block(built[name], steps)
+      walls[name] += block_walls
+      usage[name] += block_usage
+  label = row.label if f"b{built['images']}" in row.label else f"{row.label} b{built['images']}"
+  out = []
+  for name in ("jax", "torch"):
+    n = len(walls[name])
+    out.append({"key": row.key, "row": label, "framework": name,
+                "median_s": float(np.median(walls[name])), "min_s": float(np.min(walls[name])),
+                "user_s": usage[name][1] / n, "sys_s": usage[name][2] / n,
+                "faults_k": usage[name][3] / n / 1e3, "images": built["images"],
+                "first_s": built["compile_s"] if name == "jax" else built["torch_first_s"],
+                "params": built["params"][0 if name == "jax" else 1],
+                "donated": built["donated"] if name == "jax" else None})
+  return out
+
+
+def format_vs_torch(results: list[dict]) -> str:
+  """Per row: both frameworks' step times and CPU use, then their ratio (JAX / torch)."""
+  header = ("step", "framework", "params", "first s", "median s", "min s", "CPU s", "user s",
+            "sys s", "faults k", "images/s")
+  rows = []
+  for r in results:
+    rows.append((r["row"], r["framework"], f"{r['params']:,}", f"{r['first_s']:.1f}",
+                 f"{r['median_s']:.3f}", f"{r['min_s']:.3f}", f"{r['user_s'] + r['sys_s']:.2f}",
+                 f"{r['user_s']:.2f}", f"{r['sys_s']:.2f}", f"{r['faults_k']:.0f}",
+                 f"{r['images'] / r['median_s']:.1f}"))
+    if r["framework"] == "torch":
+      jax_r = next(j for j in results if j["key"] == r["key"] and j["framework"] == "jax")
+      ratio = lambda f: f"{f(jax_r) / f(r):.2f}x"
+      rows.append(("", "jax/torch", "", "", ratio(lambda z: z["median_s"]),
+                   ratio(lambda z: z["min_s"]), ratio(lambda z: z["user_s"] + z["sys_s"]),
+                   ratio(lambda z: z["user_s"]), ratio(lambda z: z["sys_s"]), "", ""))
+  return table(header, rows)
+
+
 def main(argv):
   del argv
+  runtime.configure_jax()  # before the backend starts: it may add XLA:CPU flags
   if _LIST.value:
     print("\n".join(f"{row.key}: {row.label}" for row in ROWS))
     return 0
   chosen = ROWS
   if _ROWS.value:
-    wanted = {name.strip() for name in _ROWS.value}
-    chosen = [r for r in ROWS if r.key in wanted]
+    wanted = [name.strip() for name in _ROWS.value]
+    chosen = [next(r for r in ROWS if r.key == name) for name in wanted
+              if any(r.key == name for r in ROWS)]
     if len(chosen) != len(wanted):
       print(f"error: no row matches {sorted(wanted)}; see --list", file=sys.stderr)
       return 2
   logging.set_verbosity(logging.WARNING)
-  print(f"{jax.device_count()} x {jax.devices()[0].device_kind}, {_STEPS.value} timed steps")
+  print(f"{jax.device_count()} x {jax.devices()[0].device_kind}, jax {jax.__version__}, "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+  if _VS_TORCH.value:
+    return main_vs_torch(chosen)
+  print(f"{_STEPS.value} timed steps")
   results = []
   for row in chosen:
     results.append(measure(row, _STEPS.value))
@@ -237,6 +367,24 @@ def main(argv):
   results += sum_of_parts(results)
   print()
   print(format_table(results))
+  return 0
+
+
+def main_vs_torch(chosen: list[Row]) -> int:
+  twins = load_torch_twins()
+  torch = twins.torch_module()
+  print(f"torch {torch.__version__}, {len(os.sched_getaffinity(0))} threads each; "
+        f"{_BLOCKS.value} alternating blocks of {_STEPS.value} steps per framework; "
+        "CPU s, user s, sys s and faults (minor page faults, thousands) are per step")
+  results = []
+  for row in chosen:
+    results += measure_vs_torch(row, _STEPS.value, _BLOCKS.value)
+    donated = results[-2]["donated"]
+    if donated < 1:
+      print(f"warning: {row.key}: only {donated:.0%} of the state's buffers were donated")
+    print(format_vs_torch(results[-2:]), flush=True)
+  print()
+  print(format_vs_torch(results))
   return 0
 
 

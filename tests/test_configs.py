@@ -49,6 +49,10 @@ def test_config_builds(path):
     config.train.no_such_field = 1  # a locked config refuses unknown keys
   method_cls = base.get_method(config.method)
   assert config.model.backbone in model_registry.backbone_names()
+  for section in ("regressor", "classifier") if config.method == "slt" else ():
+    # SLT-Net's regressor and classifier may have their own backbone and input size.
+    assert config.slt[section].backbone in ("", *model_registry.backbone_names())
+    assert 0 <= config.slt[section].image_size <= config.data.image_size
   data_registry.builder_class(config.data.name)
   assert config.parallelism in ("jit", "pmap")
   assert config.train.batch_size % 8 == 0  # splits over 8 devices (and 1, 2, 4)

@@ -1,4 +1,5 @@
-"""cub builder on a small CUB_200_2011.tgz generated in the real layout (incl. gray + CMYK JPEGs)."""
+"""cub builder on a small CUB_200_2011.tgz generated in the real layout (incl. gray + CMYK JPEGs,
+:func:`archive_builders.make_cub_archive`)."""
 
 from __future__ import annotations
 
@@ -7,73 +8,25 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import archive_builders
 from wsol_jax.data import cub
 from wsol_jax.data import pipeline
 from wsol_jax.data import registry
 
-# Non-contiguous class ids, as in a subset of the 200: labels must follow sorted id order.
-CLASSES = {5: "Crested_Auklet", 17: "Cardinal", 42: "Vermilion_Flycatcher"}
-
-
-def _write_cub(root, rng):
-  """A CUB_200_2011 folder (+ segmentations/ next to it); returns the expected records."""
-  cub_dir = root / "CUB_200_2011"
-  (cub_dir / "images").mkdir(parents=True)
-  seg_dir = root / "segmentations"
-  lines = {k: [] for k in ("images", "labels", "split", "boxes")}
-  expected = {}
-  image_id = 0
-  for cid, name in CLASSES.items():
-    folder = f"{cid:03d}.{name}"
-    (cub_dir / "images" / folder).mkdir()
-    (seg_dir / folder).mkdir(parents=True)
-    for n in range(4):
-      image_id += 1
-      h, w = int(rng.integers(24, 48)), int(rng.integers(24, 48))
-      pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-      img = Image.fromarray(pixels)
-      if image_id == 2:
-        img = img.convert("L")  # Grayscale JPEG.
-      if image_id == 7:
-        img = img.convert("CMYK")  # CMYK JPEG.
-      rel = f"{folder}/{name}_{n:04d}_{image_id}.jpg"
-      img.save(cub_dir / "images" / rel, format="JPEG", quality=95)
-      x, y = float(rng.integers(0, w // 2)), float(rng.integers(0, h // 2))
-      bw, bh = float(rng.integers(4, w)), float(rng.integers(4, h))  # May pass the edge.
-      mask = np.zeros((h, w), np.uint8)
-      mask[int(y):int(y + bh), int(x):int(x + bw)] = 255
-      Image.fromarray(mask).save(seg_dir / rel.replace(".jpg", ".png"))
-      is_train = int(n < 3)
-      lines["images"].append(f"{image_id} {rel}")
-      lines["labels"].append(f"{image_id} {cid}")
-      lines["split"].append(f"{image_id} {is_train}")
-      lines["boxes"].append(f"{image_id} {x} {y} {bw} {bh}")
-      expected[rel] = dict(label=sorted(CLASSES).index(cid), train=bool(is_train),
-                           box=[x, y, min(x + bw, w), min(y + bh, h)], path=cub_dir / "images" / rel,
-                           mask=mask)
-  for key, fname in [("images", "images.txt"), ("labels", "image_class_labels.txt"),
-                     ("split", "train_test_split.txt"), ("boxes", "bounding_boxes.txt")]:
-    (cub_dir / fname).write_text("\n".join(lines[key]) + "\n")
-  (cub_dir / "classes.txt").write_text(
-      "".join(f"{cid} {cid:03d}.{name}\n" for cid, name in sorted(CLASSES.items())))
-  (root / "attributes.txt").write_text("1 has_bill_shape::curved\n")
-  return expected
+CLASSES = archive_builders.CUB_CLASSES
 
 
 @pytest.fixture(scope="module")
 def cub_source(tmp_path_factory):
   root = tmp_path_factory.mktemp("cub_src")
-  expected = _write_cub(root, np.random.default_rng(0))
   tgz_dir = tmp_path_factory.mktemp("cub_tgz")
-  with tarfile.open(tgz_dir / "CUB_200_2011.tgz", "w:gz") as tar:
-    tar.add(root / "CUB_200_2011", arcname="CUB_200_2011")
-    tar.add(root / "attributes.txt", arcname="attributes.txt")
+  expected = archive_builders.make_cub_archive(tgz_dir, source_root=root,
+                                               rng=np.random.default_rng(0))
   return root, tgz_dir, expected
 
 

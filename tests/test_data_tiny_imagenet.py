@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import archive_builders
 from wsol_jax.data import registry
 from wsol_jax.data import tiny_imagenet
 
@@ -69,26 +70,7 @@ def test_real_tiny_imagenet_counts_labels_boxes(real_tiny):
 
 
 def _write_layout(root, rng):
-  """A 2-class official layout with a grayscale photo and a val line of an unknown class."""
-  base = root / "tiny-imagenet-200"
-  wnids = ["n0000002", "n0000001"]  # Not sorted: labels must follow sorted order.
-  (base / "val" / "images").mkdir(parents=True)
-  (base / "wnids.txt").write_text("\n".join(wnids) + "\n")
-  (base / "words.txt").write_text("n0000001\tone\nn0000002\ttwo\nn0000003\tthree\n")
-  for wnid in wnids:
-    (base / "train" / wnid / "images").mkdir(parents=True)
-    lines = []
-    for k in range(3):
-      img = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
-      if wnid == "n0000001" and k == 0:
-        img = img.convert("L")
-      img.save(base / "train" / wnid / "images" / f"{wnid}_{k}.JPEG", format="JPEG")
-      lines.append(f"{wnid}_{k}.JPEG\t{k}\t{k + 1}\t{40 + k}\t63")
-    (base / "train" / wnid / f"{wnid}_boxes.txt").write_text("\n".join(lines) + "\n")
-  Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(base / "val/images/val_0.JPEG")
-  (base / "val" / "val_annotations.txt").write_text(
-      "val_0.JPEG\tn0000001\t0\t0\t63\t63\nval_1.JPEG\tn0000003\t1\t1\t5\t5\n")
-  return base
+  return archive_builders.make_tiny_imagenet_folder(root, rng)
 
 
 def test_generated_folder_layout(tmp_path):
@@ -106,6 +88,15 @@ def test_generated_folder_layout(tmp_path):
   val = builder.as_data_source("validation")
   assert len(val) == 1  # The line of the class outside wnids.txt is ignored.
   np.testing.assert_array_equal(val[0]["bboxes"], [[0, 0, 64, 64]])  # The whole image.
+
+
+def test_generated_zip(tmp_path):
+  archive_builders.make_tiny_imagenet_zip(tmp_path / "manual", np.random.default_rng(1))
+  builder = _build(tmp_path / "data", tmp_path / "manual")
+  assert {k: v.num_examples for k, v in builder.info.splits.items()} == {"train": 6,
+                                                                          "validation": 1}
+  assert builder.info.metadata["box_counts"]["train"] == {"examples": 6, "with_boxes": 6,
+                                                          "max_boxes": 1}
 
 
 def test_missing_image_error_then_skip(tmp_path):

@@ -3,73 +3,21 @@
 from __future__ import annotations
 
 import io
-import tarfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import archive_builders
 from wsol_jax.data import imagenet_loc
 from wsol_jax.data import registry
 
-WNIDS = ["n01530575", "n01440764", "n02119789"]  # not sorted: labels must follow sorted order
-
-
-def _jpeg(rng, mode="RGB", size=(40, 30)):
-  img = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
-  buf = io.BytesIO()
-  img.convert(mode).save(buf, format="JPEG", quality=95)
-  return buf.getvalue()
-
-
-def _add(tar, name, data):
-  info = tarfile.TarInfo(name)
-  info.size = len(data)
-  tar.addfile(info, io.BytesIO(data))
-
-
-def _voc_xml(stem, width, height, objects):
-  objs = "".join(f"<object><name>{w}</name><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
-                 f"<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>" for w, b in objects)
-  return (f"<annotation><folder>val</folder><filename>{stem}</filename><size><width>{width}"
-          f"</width><height>{height}</height><depth>3</depth></size>{objs}</annotation>").encode()
+WNIDS = archive_builders.IMAGENET_WNIDS
 
 
 def write_ilsvrc(manual, rng, val_boxes_format="csv", with_train=True):
-  """A tiny ILSVRC2012: per-class train tars (one CMYK JPEG), a flat val tar, val boxes."""
-  manual.mkdir(parents=True, exist_ok=True)
-  expected = {"train": {}, "validation": {}}
-  if with_train:
-    with tarfile.open(manual / imagenet_loc.TRAIN_TAR, "w") as outer:
-      for wnid in WNIDS:
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as inner:
-          for k in range(2):
-            data = _jpeg(rng, "CMYK" if (wnid, k) == (WNIDS[0], 1) else "RGB")
-            _add(inner, f"{wnid}_{k}.JPEG", data)
-            expected["train"][f"train/{wnid}/{wnid}_{k}.JPEG"] = (wnid, data)
-        _add(outer, f"{wnid}.tar", buf.getvalue())
-    # Train boxes for one image only (the others stay without boxes).
-    (manual / imagenet_loc.TRAIN_CSV).write_text(
-        f"ImageId,PredictionString\n{WNIDS[1]}_0,{WNIDS[1]} 3 4 20 25 \n")
-  val = {"ILSVRC2012_val_00000001": (WNIDS[2], [(1, 2, 30, 20), (10, 5, 39, 29)]),
-         "ILSVRC2012_val_00000002": (WNIDS[0], [(0, 0, 39, 29)]),
-         "ILSVRC2012_val_00000003": (WNIDS[1], [(5, 6, 50, 12)])}  # x1 passes the edge: clipped
-  with tarfile.open(manual / imagenet_loc.VAL_TAR, "w") as tar:
-    for stem, (wnid, _) in val.items():
-      data = _jpeg(rng)
-      _add(tar, f"{stem}.JPEG", data)
-      expected["validation"][f"val/{stem}.JPEG"] = (wnid, data)
-  if val_boxes_format == "csv":
-    lines = ["ImageId,PredictionString"] + [
-        f"{stem}," + " ".join(f"{wnid} {' '.join(map(str, b))}" for b in boxes)
-        for stem, (wnid, boxes) in val.items()]
-    (manual / imagenet_loc.VAL_CSV).write_text("\n".join(lines) + "\n")
-  else:
-    with tarfile.open(manual / imagenet_loc.VAL_XML_TGZ, "w:gz") as tar:
-      for stem, (wnid, boxes) in val.items():
-        _add(tar, f"val/{stem}.xml", _voc_xml(stem, 40, 30, [(wnid, b) for b in boxes]))
-  return expected, val
+  return archive_builders.make_imagenet_manual_dir(manual, val_boxes_format=val_boxes_format,
+                                                   with_train=with_train, rng=rng)
 
 
 def _build(data_dir, manual, skip=False):
@@ -89,6 +37,9 @@ def test_tars_with_csv_boxes(tmp_path):
   names = sorted(WNIDS)
   assert builder.info.features["label"].names == names
   assert builder.info.metadata["max_boxes"] == 2
+  assert builder.info.metadata["box_counts"] == {
+      "train": {"examples": 6, "with_boxes": 1, "max_boxes": 1},
+      "validation": {"examples": 3, "with_boxes": 3, "max_boxes": 2}}
   assert {k: v.num_examples for k, v in builder.info.splits.items()} == {"train": 6,
                                                                           "validation": 3}
   train = _by_id(builder, "train")

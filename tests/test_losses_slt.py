@@ -78,6 +78,18 @@ def test_vst_zero_for_identical_maps_and_eq13_otherwise():
     losses.vst_loss(jnp.zeros((1, 2, 2, 1)), jnp.zeros((1, 3, 2, 1)))
 
 
+def test_vst_class_mean_divides_the_sum_by_the_class_count():
+  rng = np.random.default_rng(4)
+  a, b = (jnp.asarray(rng.normal(size=(2, 3, 4, 5)).astype(np.float32)) for _ in range(2))
+  np.testing.assert_allclose(losses.vst_loss(a, b, class_reduce="mean"),
+                             losses.vst_loss(a, b) / 5, rtol=1e-6)
+  one_map = a[..., :1], b[..., :1]
+  np.testing.assert_array_equal(losses.vst_loss(*one_map, class_reduce="mean"),
+                                losses.vst_loss(*one_map))
+  with pytest.raises(ValueError, match="class_reduce"):
+    losses.vst_loss(a, b, class_reduce="max")
+
+
 def test_smooth_l1_matches_eq4():
   pred = jnp.array([[0.1, 0.5, 2.0, -3.0]])
   target = jnp.zeros((1, 4))

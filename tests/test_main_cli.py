@@ -15,8 +15,9 @@ TESTS_DIR = pathlib.Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
 
 
-def _main(*args, timeout=600):
-  env = dict(os.environ, PYTHONPATH=str(REPO))
+def _main(*args, timeout=600, env=None):
+  """``python -m wsol_jax.main *args`` in a subprocess; ``env``: variables to set for it."""
+  env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
   return subprocess.run([sys.executable, "-m", "wsol_jax.main", *args], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=timeout)
 

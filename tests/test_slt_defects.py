@@ -92,10 +92,10 @@ def test_vst_identity_transform_gives_equal_raw_maps_where_the_fill_cannot_reach
   seen = []
   real_vst_loss = losses.vst_loss
 
-  def spy(maps_o, maps_it, valid=None):
+  def spy(maps_o, maps_it, valid=None, **kwargs):
     jax.debug.callback(lambda a, b: seen.append((np.asarray(a), np.asarray(b))),
                        maps_o, maps_it)
-    return real_vst_loss(maps_o, maps_it, valid)
+    return real_vst_loss(maps_o, maps_it, valid, **kwargs)
 
   monkeypatch.setattr(slt_lib.losses, "vst_loss", spy)
   batch = slt_test.batches(1)[0]

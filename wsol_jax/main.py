@@ -5,7 +5,10 @@ checkpoint, or ``--step``), ``visualize`` (PNG figures of a checkpoint, the meth
 ``predict`` (``--images='DIR_OR_GLOB' [--out OUT]``: a class and a box for each photo, into
 ``OUT/predictions.jsonl`` and ``OUT/overlays/``; the exit status is the number of images that could
 not be read, at most 100), ``export`` (``--out model.wsol``: one self-contained file that
-:func:`wsol_jax.inference.load` reads; see :mod:`wsol_jax.inference`);
+:func:`wsol_jax.inference.load` reads; see :mod:`wsol_jax.inference`), ``dryrun``
+(``--dryrun_steps=N``: every stage, hook, checkpoint, eval, export and predict of the recipe for a
+few steps under ``DIR/dryrun``, with step times, memory and the projected wall time; see
+:mod:`wsol_jax.training.dryrun`);
 :data:`MODES` maps each to its function. Any config field can
 be overridden, e.g. ``--config.train.lr=0.001``. Multi-host: ``--distributed`` calls
 ``jax.distributed.initialize`` (arguments from the flags, else from the environment: TPU pods,
@@ -30,7 +33,8 @@ from wsol_jax import runtime
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of checkpoints, metrics and results.")
-_MODE = flags.DEFINE_string("mode", "train", "train | eval | visualize | predict | export.")
+_MODE = flags.DEFINE_string("mode", "train",
+                            "train | eval | visualize | predict | export | dryrun.")
 _STEP = flags.DEFINE_integer("step", None,
                              "eval / visualize / predict / export: the checkpoint step (default: "
                              "the latest).")
@@ -43,6 +47,8 @@ _EXPORT_DTYPE = flags.DEFINE_enum("export_dtype", "float32", ["float32", "float1
                                   "export: the stored parameters' dtype (float16: half the size).")
 _BATCH = flags.DEFINE_integer("batch_size", None,
                               "predict: images per batch (default config.eval.batch_size).")
+_DRYRUN_STEPS = flags.DEFINE_integer("dryrun_steps", 2, "dryrun: train steps per stage and eval "
+                                     "batches.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the run.")
@@ -96,10 +102,17 @@ def _export(config, workdir, step):
   return path
 
 
+def _dryrun(config, workdir, step):
+  del step
+  from wsol_jax.training import dryrun  # pylint: disable=import-outside-toplevel
+  dryrun.dryrun(config, workdir, _DRYRUN_STEPS.value,
+                title=config_flags.get_config_filename(flags.FLAGS["config"]))
+
+
 # mode -> fn(config, workdir, step); a new mode is one entry here. A mode returning an int sets
 # the exit status (predict: the failed images).
 MODES: dict[str, Callable] = {"train": _train, "eval": _eval, "visualize": _visualize,
-                              "predict": _predict, "export": _export}
+                              "predict": _predict, "export": _export, "dryrun": _dryrun}
 
 
 def main(argv):
@@ -113,6 +126,7 @@ def main(argv):
     jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
                                num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
   from wsol_jax.training import loop as train  # pylint: disable=import-outside-toplevel
+  from wsol_jax.training import dryrun  # pylint: disable=import-outside-toplevel
   if _MODE.value not in MODES:
     print(f"error: unknown --mode={_MODE.value}; known: {', '.join(sorted(MODES))}",
           file=sys.stderr)
@@ -125,7 +139,7 @@ def main(argv):
     return 2
   try:
     status = MODES[_MODE.value](config, _WORKDIR.value, _STEP.value)
-  except (ValueError, FileNotFoundError, train.NonFiniteError) as e:
+  except (ValueError, FileNotFoundError, train.NonFiniteError, dryrun.DryrunError) as e:
     if os.environ.get("WSOL_TRACEBACK"):  # developers: the full traceback
       raise
     message = " ".join(str(e).split())

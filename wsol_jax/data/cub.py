@@ -193,8 +193,8 @@ class Cub(wsol_builder.WsolBuilder):
     for name, recs in splits.items():
       if not recs:  # TFDS cannot write an empty split; say so instead of failing obscurely.
         logging.warning("cub: no %s images in train_test_split.txt; the split is left out", name)
-    return {name: self._generate_examples(tree, masks, recs)
-            for name, recs in splits.items() if recs}
+    return self.with_box_counts({name: self._generate_examples(tree, masks, recs)
+                                 for name, recs in splits.items() if recs})
 
   def _find_segmentations(self, dl_manager, tree: source_tree.SourceTree
                           ) -> source_tree.SourceTree:

@@ -22,7 +22,9 @@ Descriptions from such a file go to ``info.metadata["descriptions"]``.
 
 Boxes are stored as the annotation's numbers, as wsolevaluation reads them (so its
 ``int(x * 224 / W)`` GT is reproduced), clipped to the image. ``info.metadata["max_boxes"]`` is
-the most boxes any image has (set ``data.max_boxes`` at least that high).
+the most boxes any image has (``data.max_boxes`` must be at least that high: ``train`` checks it at
+start-up) and ``info.metadata["box_counts"]`` the same per split, with the number of images that
+have a box (see :mod:`wsol_jax.data.wsol_builder`).
 """
 
 from __future__ import annotations
@@ -211,6 +213,7 @@ class ImagenetLoc(wsol_builder.WsolBuilder):
   MANUAL_FILES = (f"{TRAIN_TAR} and/or {VAL_TAR} (or Kaggle's extracted {KAGGLE_ROOT}/), with "
                   f"{VAL_CSV} or {VAL_XML_TGZ} for the val boxes (optional train boxes: "
                   f"{TRAIN_CSV} or {TRAIN_XML_TGZ})")
+  TRAIN_BOX_FILES = f"{TRAIN_CSV} or {TRAIN_XML_TGZ}"
   MANUAL_DOWNLOAD_INSTRUCTIONS = (f"Download from {_HOMEPAGE} (or Kaggle's ImageNet Object "
                                   f"Localization Challenge) and place {MANUAL_FILES} in the "
                                   "manual dir.")
@@ -251,15 +254,13 @@ class ImagenetLoc(wsol_builder.WsolBuilder):
                       "the labels) are those seen in the val boxes", len(wnids))
     self.set_class_names(wnids)
     self.info.metadata["descriptions"] = [synsets[1].get(w, "") if synsets else "" for w in wnids]
-    self.info.metadata["max_boxes"] = max(
-        [len(b) for boxes in (val_boxes, train_boxes) if boxes for b in boxes.values()] or [0])
     label_of = {w: i for i, w in enumerate(wnids)}
     splits = {}
     if train is not None:
       splits["train"] = self._generate_examples(iter_train(train), train_boxes or {}, label_of)
     if val is not None:
       splits["validation"] = self._generate_examples(iter_val(val), val_boxes, label_of)
-    return splits
+    return self.with_box_counts(splits)
 
   def _generate_examples(self, images, boxes: Boxes, label_of: dict[str, int]):
     def to_kwargs(item):

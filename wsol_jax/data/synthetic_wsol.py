@@ -90,10 +90,10 @@ class SyntheticWsol(wsol_builder.WsolBuilder):
     del dl_manager  # Nothing to download.
     spec = self.builder_config.render_spec()
     self.set_class_names(spec.class_names())
-    return {
+    return self.with_box_counts({
         "train": self._generate_examples("train", self.builder_config.num_train),
         "test": self._generate_examples("test", self.builder_config.num_test),
-    }
+    })
 
   def _generate_examples(self, split: str, count: int):
     spec = self.builder_config.render_spec()

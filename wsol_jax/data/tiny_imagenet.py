@@ -123,7 +123,8 @@ class TinyImagenet(wsol_builder.WsolBuilder):
     wnids, descriptions, records = read_tiny_records(tree)
     self.set_class_names(wnids)
     self.info.metadata["descriptions"] = descriptions
-    return {split: self._generate_examples(tree, recs) for split, recs in records.items()}
+    return self.with_box_counts({split: self._generate_examples(tree, recs)
+                                 for split, recs in records.items()})
 
   def _generate_examples(self, tree, records):
     def to_kwargs(record):

@@ -16,6 +16,16 @@ A builder made with ``skip_bad_examples=True`` counts and skips unusable example
 undecodable image, degenerate box, mask of the wrong size) instead of stopping with a one-line
 error; the skipped ones are listed in ``info.metadata["skipped"]`` (and ``metadata.json``).
 
+Box statistics (read at start-up by :mod:`wsol_jax.training.preflight`, so that a run learns in its
+first seconds whether ``data.max_boxes`` is enough and whether the train split has boxes)::
+
+  info.metadata["box_counts"] = {split: {"examples": int, "with_boxes": int, "max_boxes": int}}
+  info.metadata["max_boxes"] = the most boxes of any example, over all splits
+
+``examples``: examples written; ``with_boxes``: those with at least one box (ImageNet's train split
+without ``LOC_train_solution.csv``: 0); ``max_boxes``: the most boxes of one example. Builds made
+before these keys existed lack them (readers then scan the boxes: :mod:`wsol_jax.data.pipeline`).
+
 A new builder (e.g. ``imagenet_loc``) follows the pattern of :mod:`wsol_jax.data.cub`::
 
   class MyData(wsol_builder.WsolBuilder):
@@ -27,7 +37,7 @@ A new builder (e.g. ``imagenet_loc``) follows the pattern of :mod:`wsol_jax.data
     def _split_generators(self, dl_manager):
       manual = self.find_manual_dir(dl_manager)   # None -> download
       self.set_class_names(names)                  # before any example is written
-      return {"train": self._generate_examples(items)}
+      return self.with_box_counts({"train": self._generate_examples(items)})
     def _generate_examples(self, items):
       def to_kwargs(item):  # -> (key, make_example kwargs); may raise BadExampleError
         return item.id, dict(image_id=item.id, label=item.label, bboxes_xyxy=item.boxes,
@@ -100,6 +110,9 @@ class WsolBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   # what the manual dir must hold.
   EVAL_SPLIT = "test"
   MANUAL_FILES = "the source files"
+  # The source files that add boxes to the train split when it may have none (named in the note of
+  # a run that wanted held-out training boxes); None: the train split always has boxes.
+  TRAIN_BOX_FILES: str | None = None
 
   def __init__(self, *, skip_bad_examples: bool = False, file_format: str = "array_record",
                **kwargs):
@@ -136,6 +149,25 @@ class WsolBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       raise ValueError(f"{self.name}: no classes found in the source files")
     self.info.features["label"].names = list(names)
     self.info.metadata["skipped"] = self._bad.skipped  # The same list, filled while building.
+
+  def with_box_counts(self, splits: dict[str, Iterable[tuple[str, dict[str, Any]]]]
+                      ) -> dict[str, Iterator[tuple[str, dict[str, Any]]]]:
+    """``_split_generators``' ``{split: (key, example) generator}``, passed through while the box
+    statistics of each split are tallied into ``info.metadata`` (see the module doc)."""
+    counts = self.info.metadata.setdefault("box_counts", {})
+    self.info.metadata["max_boxes"] = 0
+
+    def tally(split, examples):
+      stats = counts.setdefault(split, {"examples": 0, "with_boxes": 0, "max_boxes": 0})
+      for key, example in examples:
+        n = len(example["bboxes"])
+        stats["examples"] += 1
+        stats["with_boxes"] += int(n > 0)
+        stats["max_boxes"] = max(stats["max_boxes"], n)
+        self.info.metadata["max_boxes"] = max(self.info.metadata["max_boxes"], n)
+        yield key, example
+
+    return {split: tally(split, examples) for split, examples in splits.items()}
 
   def try_example(self, **kwargs) -> dict[str, Any] | None:
     """:func:`make_example`, or None after recording a bad example when skipping."""

@@ -1,7 +1,7 @@
 """What several methods share, defined once: the classification loss and step, config checks, the
-input's zero colour, the box regressor built from one config shape, initialisation with pretrained
-weights, a state's variables for one network, and the optimizer that trains some networks and
-freezes the rest."""
+input's zero colour, a network's input size, the box regressor built from one config shape,
+initialisation with pretrained weights, a state's variables for one network, and the optimizer that
+trains some networks and freezes the rest."""
 
 from __future__ import annotations
 
@@ -27,12 +27,14 @@ def cross_entropy(logits, labels):
 
 
 def cross_entropy_step(state: ts.TrainState, batch, rng, *, model, network: str,
-                       tx: optax.GradientTransformation, axis_name: str | None = None):
+                       tx: optax.GradientTransformation, axis_name: str | None = None,
+                       input_size: int = 0):
   """One cross-entropy step of the classifying ``network`` of ``state`` (``model``: its module,
-  whose output is the logits or a dict holding ``logits``); ``tx`` keeps any other network frozen.
+  whose output is the logits or a dict holding ``logits``), on the batch's images resized to
+  ``input_size`` px (:func:`resize_images`; 0: as they come); ``tx`` keeps any other network frozen.
   -> ``(state, {'loss', 'accuracy', 'grad_norm'})``, means over the global batch."""
   rngs = ts.step_rngs(rng, state.step, ("dropout",), axis_name)
-  images = heads.model_input(batch["image"])
+  images = resize_images(heads.model_input(batch["image"]), input_size)
   labels = batch["label"]
 
   def loss_fn(params):
@@ -96,6 +98,16 @@ def held_out_box_batches(config: ml_collections.ConfigDict, images_per_class: in
                      f"config.{config_field}=0 to keep the configured one)")
 
 
+def resize_images(images, size: int):
+  """Float images [B, H, W, C] -> [B, size, size, C], bilinear (antialiased when shrinking), on
+  device: one training crop read by networks of different input sizes. ``size`` 0 or the images'
+  own size returns them unchanged."""
+  if size <= 0 or images.shape[1:3] == (size, size):
+    return images
+  return jax.image.resize(images, (images.shape[0], size, size, images.shape[-1]),
+                          method="bilinear", antialias=True)
+
+
 # ----------------------------------------------------------------------------------------------
 # Networks.
 
@@ -120,15 +132,16 @@ def build_regressor(config: ml_collections.ConfigDict, section,
 
 
 def init_variables(config: ml_collections.ConfigDict, module, backbone_name: str, rng,
-                   images) -> dict:
+                   images, pretrained: str | None = None) -> dict:
   """``module.init`` on ``images`` (float, [0, 1]) in one compiled call (op-by-op initialisation
-  compiles every initializer separately: slow on CPU), then ``config.model.pretrained`` copied
-  into its ``backbone`` (a ``backbone_name`` network) when set."""
+  compiles every initializer separately: slow on CPU), then the weights ``pretrained`` names
+  (None: ``config.model.pretrained``; 'imagenet' resolves per ``backbone_name``) copied into its
+  ``backbone`` (a ``backbone_name`` network) when set."""
   variables = jax.jit(lambda r, x: module.init({"params": r}, x, train=False))(rng, images)
-  if config.model.pretrained:
-    from wsol_jax.models import pretrained  # pylint: disable=import-outside-toplevel
-    variables, _ = pretrained.load_into(variables, config.model.pretrained, backbone_name,
-                                        paths=[("backbone",)])
+  source = config.model.pretrained if pretrained is None else pretrained
+  if source:
+    from wsol_jax.models import pretrained as weights  # pylint: disable=import-outside-toplevel
+    variables, _ = weights.load_into(variables, source, backbone_name, paths=[("backbone",)])
   return variables
 
 

@@ -8,10 +8,11 @@ One call puts pretrained weights into every copy of a backbone inside a model's 
 Sources (``model.pretrained``): a file path or a name of :mod:`wsol_jax.models.weight_sources`.
 Formats, by extension:
 
-* ``.pth`` / ``.pt`` / ``.bin`` -- a PyTorch state dict (needs ``torch``); ``.safetensors`` -- the
-  same keys without torch. torchvision and timm key layouts are both understood (timm's VGG names
-  its fc layers ``pre_logits.fc1/fc2`` and ``head.fc`` as convs; old torchvision DenseNet files
-  name layers ``norm.1``); ``module.`` prefixes and ``{"state_dict": ...}`` wrappers are removed.
+* ``.pth`` / ``.pt`` / ``.bin`` -- a PyTorch state dict (needs the optional ``torch``:
+  ``pip install -e '.[torch]'``); ``.safetensors`` -- the same keys without torch. torchvision and
+  timm key layouts are both understood (timm's VGG names its fc layers ``pre_logits.fc1/fc2`` and
+  ``head.fc`` as convs; old torchvision DenseNet files name layers ``norm.1``); ``module.``
+  prefixes and ``{"state_dict": ...}`` wrappers are removed.
 * ``.h5`` -- Keras HDF5 weights (``layer_names`` / ``weight_names`` attributes; MobileNet).
 * ``.msgpack`` -- variables already in this package's layout (``scripts/convert_weights.py``).
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import pathlib
 import re
 from typing import Any, Mapping
@@ -142,17 +144,31 @@ def _full_keys(family: str) -> frozenset[Key]:
 # Reading files into flat {key: array} dicts.
 
 
+class MissingPackageError(ImportError, ValueError):
+  """A package that a configured step needs is not installed (also a ValueError, which the command
+  line prints as one line)."""
+
+
+TORCH_SUFFIXES = (".pth", ".pt", ".bin")
+
+
+def require_torch(path: pathlib.Path, source: str = "model.pretrained") -> None:
+  """A one-line :class:`MissingPackageError` when ``path`` is a PyTorch file (torch is an optional
+  extra) and torch is not installed."""
+  if (pathlib.Path(path).suffix.lower() in TORCH_SUFFIXES
+      and importlib.util.find_spec("torch") is None):
+    raise MissingPackageError(f"{source} needs torch to read {path}: pip install -e '.[torch]' (or "
+                              f"use a 'timm:<id>' safetensors source)")
+
+
 def read_state_dict(path: pathlib.Path) -> dict[str, np.ndarray]:
   """A PyTorch state dict (``.pth``/``.pt``/``.bin`` with torch, ``.safetensors`` without)."""
   if path.suffix == ".safetensors":
     from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
     state = load_file(str(path))
   else:
-    try:
-      import torch  # pylint: disable=import-outside-toplevel
-    except ImportError as e:
-      raise ImportError(f"reading {path} needs torch (pip install torch), or convert it once "
-                        f"elsewhere with scripts/convert_weights.py --out FILE.safetensors") from e
+    require_torch(path)
+    import torch  # pylint: disable=import-outside-toplevel
     state = torch.load(str(path), map_location="cpu", weights_only=True)
     for wrapper in ("state_dict", "model"):
       if isinstance(state, Mapping) and wrapper in state and isinstance(state[wrapper], Mapping):

@@ -117,15 +117,24 @@ def _global_host_batch(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
   return multihost_utils.process_allgather(numeric, tiled=True)
 
 
+def num_batches(config, loader, max_batches: int | None = None) -> int:
+  """Batches an evaluation reads: ``loader``'s, at most ``max_batches`` (default
+  ``config.eval.max_batches``; <= 0: no limit)."""
+  limit = config.eval.max_batches if max_batches is None else max_batches
+  return min(limit, len(loader)) if limit > 0 else len(loader)
+
+
 def evaluate(method, runner, state, config, *, predict_fn: Callable | None = None,
-             loader=None, desc: str = "eval", show_progress: bool = True) -> dict[str, float]:
-  """Runs predict over the eval split and returns the metrics (percent), see module doc."""
+             loader=None, desc: str = "eval", show_progress: bool = True,
+             max_batches: int | None = None) -> dict[str, float]:
+  """Runs predict over the eval split and returns the metrics (percent), see module doc.
+  ``max_batches``: read only that many batches (default ``config.eval.max_batches``)."""
   predict_fn = predict_fn or compile_predict(method, runner)
   loader = loader if loader is not None else eval_loader(config)
   eval_cfg = config.eval
   scorers: dict[str, GroupScorer] = {}
-  limit = eval_cfg.max_batches if eval_cfg.max_batches > 0 else len(loader)
-  bar = tqdm.tqdm(total=min(limit, len(loader)), desc=desc, unit="batch", leave=False,
+  limit = num_batches(config, loader, max_batches)
+  bar = tqdm.tqdm(total=limit, desc=desc, unit="batch", leave=False,
                   dynamic_ncols=True, disable=not (show_progress and config.train.progress_bar))
   for i, batch in enumerate(loader):
     if i >= limit:

@@ -10,6 +10,10 @@
    bar, log metrics, stop on a non-finite metric without saving, run per-epoch hooks, evaluate and
    checkpoint periodically;
 5. evaluate the final state and write ``results.json`` (the same as ``--mode=eval`` later).
+
+``--mode=dryrun`` (:mod:`wsol_jax.training.dryrun`) runs the same pieces: :func:`fresh_state`,
+:func:`enter_stage`, :func:`compile_train_step`, :class:`Cadence`, :func:`epoch_end_hooks`,
+:func:`save_checkpoint` and :func:`restore_target`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from wsol_jax.training import checkpoints as ckpt_lib
 from wsol_jax.training import evaluator as evaluate
 from wsol_jax.training import metric_writers
 from wsol_jax.training import parallel
+from wsol_jax.training import preflight
 from wsol_jax.training import train_state as ts
 from wsol_jax.data import pipeline
 from wsol_jax.training import method as base
@@ -69,7 +74,8 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
   info = base.RunInfo(num_classes=int(num_classes),
                       steps_per_epoch=ts.steps_per_epoch(train_size, config.train.batch_size),
                       train_size=train_size)
-  return Run(config=config, workdir=workdir, method=method_cls(config, info), runner=runner,
+  method = preflight.checked_method(config, method_cls, info)  # packages, data, weights
+  return Run(config=config, workdir=workdir, method=method, runner=runner,
              fingerprint=fingerprint, is_main=jax.process_index() == 0)
 
 
@@ -130,12 +136,95 @@ def warm_start_state(run: Run, sample_batch):
       article = "an" if warm.after_stage[:1] in "aeiou" else "a"
       raise ValueError(f"warm start: no checkpoint in {directory} (steps {ckpts.all_steps()}) is "
                        f"the end of {article} {warm.after_stage} stage")
-    state, _ = ckpts.restore(step, run.runner.abstract_state(abstract_state(run, sample_batch,
-                                                                            None)))
+    state, _ = ckpts.restore(step, restore_target(run, sample_batch, None))
   finally:
     ckpts.close()
   return run.method.enter_stage(state, run.method.stages()[0].name).replace(
       step=jnp.zeros((), jnp.int32))
+
+
+def restore_target(run: Run, sample_batch, stage_index: int | None):
+  """What ``Checkpoints.restore`` fills: :func:`abstract_state` with the runner's shardings."""
+  return run.runner.abstract_state(abstract_state(run, sample_batch, stage_index))
+
+
+def fresh_state(run: Run, sample_batch):
+  """The state a run without checkpoints begins with: ``init_state``, or the warm start's
+  (:func:`warm_start_state`); one copy, not yet placed."""
+  if run.method.warm_start() is None:
+    return run.method.init_state(root_keys(run.config)[0], sample_batch)
+  return warm_start_state(run, sample_batch)
+
+
+def enter_stage(run: Run, state, stage: base.Stage):
+  """The placed ``state`` of the previous stage -> the first state of ``stage`` (compiled)."""
+  return run.runner.compile_state_fn(functools.partial(run.method.enter_stage,
+                                                       stage=stage.name))(state)
+
+
+def compile_train_step(run: Run, stage: base.Stage):
+  """``stage``'s train step, compiled by the run's runner: ``(state, batch, rng) -> (state,
+  metrics)``, donating the state."""
+  return run.runner.compile_step(functools.partial(run.method.train_step, stage=stage.name))
+
+
+@dataclasses.dataclass(frozen=True)
+class Cadence:
+  """When the loop logs, runs the epoch-end hooks, evaluates and checkpoints (in global steps)."""
+  steps_per_epoch: int
+  total_steps: int
+  log_every: int
+  eval_every: int  # 0: only the final evaluation
+  ckpt_every: int  # 0: only at the end of each stage
+
+  @classmethod
+  def of(cls, run: Run) -> "Cadence":
+    train_cfg, spe = run.config.train, run.method.info.steps_per_epoch
+    return cls(steps_per_epoch=spe, total_steps=run.method.total_steps(),
+               log_every=max(1, int(train_cfg.log_every_steps)),
+               eval_every=ts.duration_steps(train_cfg, "eval_every", spe),
+               ckpt_every=ts.duration_steps(train_cfg, "checkpoint_every", spe))
+
+  def events(self, step: int, start: int, end: int) -> tuple[bool, bool, bool, bool]:
+    """``(log, epoch end, eval, checkpoint)`` after global ``step`` of a stage spanning
+    ``[start, end)``."""
+    at_log = step % self.log_every == 0 or step == end
+    at_epoch = (step - start) % self.steps_per_epoch == 0
+    at_eval = self.eval_every > 0 and step % self.eval_every == 0 and step != self.total_steps
+    at_ckpt = (self.ckpt_every > 0 and step % self.ckpt_every == 0) or step == end
+    return at_log, at_epoch, at_eval, at_ckpt
+
+
+def hook_context(run: Run, writer, hook_batch, stage: base.Stage, epoch: int, step: int
+                 ) -> base.HookContext:
+  return base.HookContext(workdir=run.workdir, writer=writer, sample_batch=hook_batch,
+                          is_main_process=run.is_main, stage=stage.name, epoch=epoch, step=step)
+
+
+def epoch_end_hooks(run: Run, state, ctx: base.HookContext) -> tuple[Any, dict[str, float]]:
+  """The method's ``on_epoch_end`` then ``epoch_end_extras`` on the placed ``state``; returns the
+  state with the new extras written in and the scalars to log (``<key>: value``)."""
+  method, runner = run.method, run.runner
+  extra = method.on_epoch_end(runner.single_copy(state), ctx)
+  new_extras = method.epoch_end_extras(runner.single_copy(state), ctx)
+  if new_extras:
+    state = runner.compile_state_fn(
+        lambda s, e=new_extras: s.replace(extras={**s.extras, **e}))(state)
+    extra = dict(extra, **{k: float(np.asarray(v)) for k, v in new_extras.items()
+                           if np.size(v) == 1})
+  return state, extra
+
+
+_all_finite = jax.jit(ts.all_finite)
+
+
+def save_checkpoint(run: Run, ckpts, state, stage_index: int, step: int, data_iter) -> None:
+  """Starts saving the placed ``state`` at ``step`` (stage ``stage_index``) with the iterator's
+  position, after checking it finite (:class:`NonFiniteError` otherwise, nothing saved)."""
+  if not bool(parallel.host_value(_all_finite(state))):
+    _check_finite(step, run.method.stages()[stage_index].name, {"params": float("nan")}, ckpts)
+  ckpts.save(step, run.runner.checkpointable(state), checkpoint_meta(run, stage_index, step),
+             data_iter=data_iter)
 
 
 def checkpoint_meta(run: Run, stage_index: int, step: int) -> dict:
@@ -188,22 +277,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                preserve_steps=[end for _, end in spans])
   writer = metric_writers.MetricWriter(workdir, enabled=run.is_main)
   if run.is_main:
-    with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
-      f.write(config.to_json_best_effort(indent=2))
-    write_class_names(config, workdir)
+    write_run_files(run)
 
   loader = train_loader(config)
   train_iter = iter(loader)
   sample_batch = next(iter(loader))  # a separate iterator: the run's data order is untouched
-  init_rng, train_rng = root_keys(config)
+  _, train_rng = root_keys(config)
 
   latest = ckpts.latest_step()
   if latest is None:
     stage_index = 0
-    if method.warm_start() is None:
-      state = method.init_state(init_rng, sample_batch)
-    else:
-      state = warm_start_state(run, sample_batch)
+    state = fresh_state(run, sample_batch)
+    if method.warm_start() is not None:
       writer.write_text(f"warm start from the end of stage {method.warm_start().after_stage!r} "
                         f"in {method.warm_start().workdir}")
     writer.write_text(f"{method.name}: {len(stages)} stage(s) "
@@ -211,17 +296,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                       f"{jax.device_count()} device(s), {config.parallelism}")
   else:
     stage_index = int(ckpts.read_meta(latest)["stage_index"])
-    target = runner.abstract_state(abstract_state(run, sample_batch, stage_index))
-    state, _ = ckpts.restore(latest, target, data_iter=train_iter)
+    state, _ = ckpts.restore(latest, restore_target(run, sample_batch, stage_index),
+                             data_iter=train_iter)
     writer.write_text(f"resumed from step {latest} (stage {stages[stage_index].name!r}) "
                       f"in {ckpts.directory}")
   state = runner.place_state(state)
   step = int(parallel.host_value(runner.single_copy(state).step))
 
-  eval_every = ts.duration_steps(train_cfg, "eval_every", steps_per_epoch)
-  ckpt_every = ts.duration_steps(train_cfg, "checkpoint_every", steps_per_epoch)
-  log_every = max(1, int(train_cfg.log_every_steps))
-  finite_fn = jax.jit(ts.all_finite)
+  cadence = Cadence.of(run)
   predict_fn = evaluate.compile_predict(method, runner)
   hook_batch = None
 
@@ -234,29 +316,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       if stage.num_steps == 0:  # e.g. a stage switched off by its config
         continue
       if index > stage_index:  # the state is still the previous stage's
-        state = runner.compile_state_fn(
-            functools.partial(method.enter_stage, stage=stage.name))(state)
+        state = enter_stage(run, state, stage)
       if step >= end:
         continue
       pbar.set_description(f"train[{stage.name}]")
-      step_fn = runner.compile_step(functools.partial(method.train_step, stage=stage.name))
+      step_fn = compile_train_step(run, stage)
       window: list[dict[str, float]] = []
       pending = None
       while step < end:
         batch = runner.shard_batch(next(train_iter))
         state, metrics = step_fn(state, batch, train_rng)
         if pending is not None:  # checked one step late so the host never stalls the device
-          window.append(_fetch_checked(runner, *pending, stage.name, ckpts))
+          window.append(fetch_checked(runner, *pending, stage.name, ckpts))
         step += 1
         pending = (step, metrics)
         pbar.update(1)
-        stage_step = step - start
-        at_log = step % log_every == 0 or step == end
-        at_epoch = stage_step % steps_per_epoch == 0
-        at_eval = eval_every > 0 and step % eval_every == 0 and step != total_steps
-        at_ckpt = (ckpt_every > 0 and step % ckpt_every == 0) or step == end
+        at_log, at_epoch, at_eval, at_ckpt = cadence.events(step, start, end)
         if at_log or at_epoch or at_eval or at_ckpt:
-          window.append(_fetch_checked(runner, *pending, stage.name, ckpts))
+          window.append(fetch_checked(runner, *pending, stage.name, ckpts))
           pending = None
         if at_log and window:
           scalars = {f"train/{k}": float(np.mean([w[k] for w in window])) for k in window[0]}
@@ -267,16 +344,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         if at_epoch:
           if hook_batch is None:
             hook_batch = evaluate.first_batch(config)
-          ctx = base.HookContext(workdir=workdir, writer=writer, sample_batch=hook_batch,
-                                 is_main_process=run.is_main, stage=stage.name,
-                                 epoch=stage_step // steps_per_epoch, step=step)
-          extra = method.on_epoch_end(runner.single_copy(state), ctx)
-          new_extras = method.epoch_end_extras(runner.single_copy(state), ctx)
-          if new_extras:
-            state = runner.compile_state_fn(
-                lambda s, e=new_extras: s.replace(extras={**s.extras, **e}))(state)
-            extra = dict(extra, **{k: float(np.asarray(v)) for k, v in new_extras.items()
-                                   if np.size(v) == 1})
+          ctx = hook_context(run, writer, hook_batch, stage, (step - start) // steps_per_epoch,
+                             step)
+          state, extra = epoch_end_hooks(run, state, ctx)
           if extra:
             writer.write_scalars(step, {f"{stage.name}/{k}": v for k, v in extra.items()})
         if at_eval:
@@ -285,10 +355,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()},
                                stdout_keys=evaluate.headline_keys(results, "eval/"))
         if at_ckpt:
-          if not bool(parallel.host_value(finite_fn(state))):
-            _check_finite(step, stage.name, {"params": float("nan")}, ckpts)
-          ckpts.save(step, runner.checkpointable(state), checkpoint_meta(run, index, step),
-                     data_iter=train_iter)
+          save_checkpoint(run, ckpts, state, index, step, train_iter)
     pbar.close()
     ckpts.wait()
     results = evaluate.evaluate(method, runner, state, config, predict_fn=predict_fn,
@@ -309,6 +376,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 CLASS_NAMES_FILE = "class_names.json"
 
 
+def write_run_files(run: Run) -> None:
+  """``run.workdir``'s ``config.json`` and ``class_names.json`` (what inference on it reads)."""
+  with open(os.path.join(run.workdir, "config.json"), "w", encoding="utf-8") as f:
+    f.write(run.config.to_json_best_effort(indent=2))
+  write_class_names(run.config, run.workdir)
+
+
 def write_class_names(config: ml_collections.ConfigDict, workdir: str) -> str:
   """``workdir/class_names.json``: the dataset's class names by label, so that inference on a
   workdir (:mod:`wsol_jax.inference`) needs no dataset; written atomically; returns its path."""
@@ -323,7 +397,7 @@ def write_class_names(config: ml_collections.ConfigDict, workdir: str) -> str:
   return path
 
 
-def _fetch_checked(runner, step, metrics, stage, ckpts) -> dict[str, float]:
+def fetch_checked(runner, step, metrics, stage, ckpts) -> dict[str, float]:
   host = runner.metrics_to_host(metrics)
   _check_finite(step, stage, host, ckpts)
   return host
@@ -341,8 +415,7 @@ def load_checkpoint(config: ml_collections.ConfigDict, workdir: str, step: int |
     step = ckpts.resolve_step(step)
     stage_index = int(ckpts.read_meta(step)["stage_index"])
     sample_batch = next(iter(train_loader(config)))
-    target = run.runner.abstract_state(abstract_state(run, sample_batch, stage_index))
-    state, _ = ckpts.restore(step, target)
+    state, _ = ckpts.restore(step, restore_target(run, sample_batch, stage_index))
   finally:
     ckpts.close()
   return run, run.runner.place_state(state), step

@@ -81,10 +81,24 @@ class RunInfo:
   num_classes: classes of the dataset (or ``config.model.num_classes`` when set).
   steps_per_epoch: optimizer steps per training epoch (train examples // global batch).
   train_size: training examples in the split (over all hosts).
+  train_boxes: whether the held-out training images of the method's ``held_out_boxes`` have a GT
+    box (False: the box-free fallback, it keeps its configured threshold; see
+    :mod:`wsol_jax.training.preflight`).
   """
   num_classes: int
   steps_per_epoch: int
   train_size: int
+  train_boxes: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldOutBoxes:
+  """A threshold a method re-chooses after every epoch on held-out TRAINING boxes
+  (``Method.held_out_boxes``), as config paths: ``images_per_class`` (its images per class;
+  <= 0: off) and ``kept`` (the threshold used without them); ``what`` it is, for messages."""
+  images_per_class: str  # e.g. 'slt.pseudo_threshold_images_per_class'
+  kept: str  # e.g. 'slt.pseudo_box_threshold'
+  what: str  # e.g. 'the pseudo-box threshold'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +150,9 @@ class Method(abc.ABC):
   name: str = ""
   # The prediction group whose metrics are reported without a prefix (others as 'group/metric').
   primary_eval_group: str = "localizer"
+  # The threshold its epoch_end_extras re-chooses on held-out training boxes (None: none); when
+  # ``info.train_boxes`` is False it must keep the configured one.
+  held_out_boxes: HeldOutBoxes | None = None
 
   def __init__(self, config: ml_collections.ConfigDict, info: RunInfo):
     self.config = config
@@ -225,6 +242,11 @@ class Method(abc.ABC):
     return the same on every process. Default: none."""
     del state, ctx
     return {}
+
+  def weight_sources(self) -> dict[str, tuple[str, str]]:
+    """``{network: (backbone name, weights source)}`` that ``init_state`` loads ('' = random init;
+    'imagenet' resolves per backbone), checked at start-up. Default: ``config.model``'s."""
+    return {"model": (self.config.model.backbone, self.config.model.pretrained)}
 
   def params_for_eval(self, state: ts.TrainState) -> ts.TrainState:
     """The state ``predict`` should see (e.g. EMA parameters swapped in); default unchanged."""

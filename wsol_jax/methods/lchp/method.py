@@ -155,6 +155,7 @@ class LCHP(base.Method):
   """LCHP on the shared loop: stages ``init`` and (unless ``lchp.run_refine`` is False) ``refine``."""
 
   primary_eval_group = "lchp"
+  held_out_boxes = base.HeldOutBoxes("lchp.delta_images_per_class", "lchp.delta", "delta")
 
   def __init__(self, config, info: base.RunInfo):
     super().__init__(config, info)
@@ -209,6 +210,12 @@ class LCHP(base.Method):
 
   # ------------------------------------------------------------------------------------------
   # State.
+
+  def weight_sources(self):
+    """Both networks load ``config.model.pretrained``, each for its own backbone."""
+    return {"classifier": (self.config.model.backbone, self.config.model.pretrained),
+            "regressor": (common.backbone_of(self.config, self.lchp.regressor)[0],
+                          self.config.model.pretrained)}
 
   def init_state(self, rng, sample_batch):
     images = heads.model_input(sample_batch["image"][:1])
@@ -484,7 +491,8 @@ class LCHP(base.Method):
   def epoch_end_extras(self, state, ctx):
     """After each init epoch with ``lchp.delta_images_per_class`` > 0: delta re-chosen on
     held-out boxes (:meth:`select_delta`), which the loop logs as ``init/delta``."""
-    if ctx.stage != INIT or self.lchp.delta_images_per_class <= 0:
+    if (ctx.stage != INIT or self.lchp.delta_images_per_class <= 0
+        or not self.info.train_boxes):  # the box-free fallback: lchp.delta stays
       return {}
     delta, _ = self.select_delta(state)
     return {DELTA: np.asarray(delta, np.float32)}

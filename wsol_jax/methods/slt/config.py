@@ -22,6 +22,10 @@ def default_config() -> ml_collections.ConfigDict:
   # 'minmax': each map scaled to [0, 1] first | 'none': raw CAMs as Eq. 11-13 write them (from
   # scratch this collapses every CAM to zero on synthetic_wsol; see docs/ALGORITHMS.md).
   c.vst_normalize = "minmax"
+  # Over the C maps: 'sum' (Eq. 13 as written: ||M^o - M^it||^2 / (W H)) | 'mean' (also / C: the
+  # "mean squared error loss" of the text; on raw maps of all classes 'sum' diverged from ImageNet
+  # weights at the paper's lr, see docs/ALGORITHMS.md). The same for a single map (C = 1).
+  c.vst_class_reduce = "sum"
   c.vst_stop_gradient = "none"  # 'none' | 'original' (M^o is a target) | 'transformed'
   c.smt_on_transformed = False  # also apply L_SMT to I^t (averaged with the original's)
   c.jitter = ml_collections.ConfigDict({
@@ -36,11 +40,18 @@ def default_config() -> ml_collections.ConfigDict:
   # on this many box-annotated TRAINING images per class (wsolevaluation's train-fullsup size on
   # CUB; see SLTNet.select_pseudo_box_threshold). Needs boxes on the train split.
   c.pseudo_threshold_images_per_class = 5
+  # Each network: its input size image_size (px; the training crop and eval image, data.image_size,
+  # resized to it on device; 0: read as they come) and, for the regressor and the classifier, its
+  # weights pretrained (a file or name; '' -> config.model.pretrained, where 'imagenet' resolves per
+  # backbone). The localizer's backbone and weights are config.model's.
+  c.localizer = ml_collections.ConfigDict({"image_size": 0})
   c.regressor = ml_collections.ConfigDict({
       "enabled": True, "weight": 1.0, "smooth_l1_beta": 1.0,
-      # Eq. 3-4's units: 'cells' (x/m: cells of the localizer's map, the paper's) | 'normalized'
+      # Eq. 3-4's units: 'cells' (x/m: cells of the regressor's own feature map, m its stride,
+      # the paper's) | 'normalized'
       "loss_units": "cells",
       "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
+      "image_size": 0, "pretrained": "",
       # 'linear': outputs are the paper's boxes in feature cells (x1/m, ...; the paper's ReLU
       # without the dead-unit risk at 0) | 'relu' | 'sigmoid': fractions of the image (saturates:
       # one large step on whole-image pseudo-boxes leaves it with no gradient).
@@ -49,10 +60,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.classifier = ml_collections.ConfigDict({
       "enabled": True,
       "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
+      "image_size": 0, "pretrained": "",
       "head": "linear",  # 'linear': GAP (of a map) + dropout + FC; 'none': the backbone's logits
       "dropout_rate": 0.0,
-      # Test-time ten-crop of the original resized to data.resize_size (needs
-      # data.eval_ten_crop_images=True; configs/common.slt_paper_config sets both).
+      # Test-time ten-crop of the original resized to data.resize_size, each crop then resized to
+      # image_size (needs data.eval_ten_crop_images=True; slt_paper_config sets both).
       "ten_crop": False})
   # The localization stage trains with config.train; the classifier stage with config.train's
   # fields replaced by these (any config.train field; unset = inherited).

@@ -37,11 +37,13 @@ def smt_loss(logits, labels, k: int, alpha: float):
   return factor * cross_entropy(logits, labels)
 
 
-def vst_loss(maps_original, maps_inverse_transformed, valid=None):
+def vst_loss(maps_original, maps_inverse_transformed, valid=None, class_reduce: str = "sum"):
   """Visual stimulus tolerance loss, SLT-Net Eq. 13: ``||M^o - M^it||^2 / (W * H)`` per example.
 
   Maps are [B, H, W, C] (all class maps, or a single top-K ACAM with C = 1); the squared difference
-  is summed over H, W and C and divided by ``H * W``. ``valid`` [B, H, W] (optional) drops map cells
+  is summed over H, W and C and divided by ``H * W`` (``class_reduce='sum'``, Eq. 13 as written), or
+  also divided by C (``'mean'``: the mean squared error the text names, PyTorch's ``MSELoss``).
+  ``valid`` [B, H, W] (optional) drops map cells
   with no counterpart in the transformed image; the divisor stays ``H * W`` so the loss of an
   example does not grow when a transform leaves fewer cells to compare.
   """
@@ -51,8 +53,10 @@ def vst_loss(maps_original, maps_inverse_transformed, valid=None):
   sq = jnp.square(maps_original.astype(jnp.float32) - maps_inverse_transformed.astype(jnp.float32))
   if valid is not None:
     sq = sq * valid[..., None].astype(sq.dtype)
-  _, h, w, _ = maps_original.shape
-  return jnp.sum(sq, axis=(1, 2, 3)) / (h * w)
+  _, h, w, c = maps_original.shape
+  if class_reduce not in ("sum", "mean"):
+    raise ValueError(f"vst_loss: class_reduce={class_reduce!r} is not 'sum' or 'mean'")
+  return jnp.sum(sq, axis=(1, 2, 3)) / (h * w * (c if class_reduce == "mean" else 1))
 
 
 def smooth_l1_loss(predictions, targets, beta: float = 1.0):

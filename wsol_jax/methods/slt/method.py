@@ -2,13 +2,17 @@
 
 Three networks (Sec. 3.1, ``L = L_LOC + L_REG + L_CLS``), trained in two stages of the shared loop:
 
-1. ``localization``: the localizer (backbone + CAM head) and the regressor in ONE compiled step.
+1. ``localization``: the localizer (backbone + CAM head) and the regressor in ONE compiled step,
+   each on its own backbone and input size: both read the same training crop, resized on device to
+   the network's ``config.slt.<network>.image_size`` (the paper's localizer is CAM-VGG16 on CUB and
+   InceptionV3 on ImageNet, whatever the regressor's backbone; ``slt_paper_config``).
    * ``L_SMT`` (Eq. 8): cross-entropy, times ``alpha`` where the label is within the top-K logits.
    * ``L_VST`` (Eq. 10-13): ``I^t = g(I)`` (colour jitter, flip, scale; :mod:`wsol_jax.methods.slt.vst`),
      ``M^it = g'(f(I^t))``, ``||M^o - M^it||^2 / (W H)``; ``L_LOC = L_SMT + beta L_VST``.
-   * The localization map is the top-K averaged CAM (Eq. 9) of the original image; thresholded, its
-     largest connected component is the regressor's pseudo-box (on device, no gradient), and the
-     regressor (backbone, FC-ReLU-FC, outputs in feature cells) learns it with smooth L1 (Eq.
+   * The localization map is the top-K averaged CAM (Eq. 9) of the original image; thresholded at
+     the localizer's input size, its largest connected component is the regressor's pseudo-box
+     (normalised xyxy, so any network size reads it; on device, no gradient), and the regressor
+     (backbone, FC-ReLU-FC, outputs in cells of ITS OWN feature map) learns it with smooth L1 (Eq.
      3-4). The threshold (``state.extras``) is re-chosen after every epoch on a few box-annotated
      training images (:meth:`SLTNet.select_pseudo_box_threshold`).
 2. ``classifier``: a separate network (backbone + GAP + FC) with cross-entropy (Eq. 5).
@@ -47,6 +51,7 @@ LOCALIZATION, CLASSIFIER = "localization", "classifier"
 PSEUDO_THRESHOLD = "pseudo_box_threshold"  # state.extras key: the regressor's pseudo-box threshold
 _VST_MAPS = ("localization", "all", "acam", "gt")
 _VST_NORMALIZE = ("none", "minmax")
+_VST_CLASS_REDUCE = ("sum", "mean")
 _VST_STOP_GRADIENT = ("none", "original", "transformed")
 _REGRESSOR_GROUPS = {"regressor/backbone": "backbone", "regressor/fc1": "head",
                      "regressor/fc2": "head"}
@@ -54,6 +59,7 @@ _REGRESSOR_GROUPS = {"regressor/backbone": "backbone", "regressor/fc1": "head",
 # (else 'head'): in feature-cell units one SGD step moves a box by ~lr * ||hidden||^2 cells.
 REGRESSOR_HEAD_GROUP = "regressor_head"
 _CLASSIFIER_GROUPS = {"classifier/backbone": "backbone", "classifier/fc": "head"}
+NETWORKS = ("localizer", "regressor", "classifier")
 
 
 # The paper's CUB K: 30 of its 200 classes (Sec. 4.1).
@@ -145,11 +151,15 @@ def vst_map_pair(maps_o, maps_t_canvas, params_g, image_hw, canvas_hw, normalize
 class SLTNet(base.Method):
   """SLT-Net on the shared loop (see the module docstring)."""
 
+  held_out_boxes = base.HeldOutBoxes("slt.pseudo_threshold_images_per_class",
+                                     "slt.pseudo_box_threshold", "the pseudo-box threshold")
+
   def __init__(self, config, info: base.RunInfo):
     super().__init__(config, info)
     slt = config.slt
     common.check_choice("slt", "vst_maps", slt.vst_maps, _VST_MAPS)
     common.check_choice("slt", "vst_normalize", slt.vst_normalize, _VST_NORMALIZE)
+    common.check_choice("slt", "vst_class_reduce", slt.vst_class_reduce, _VST_CLASS_REDUCE)
     common.check_choice("slt", "vst_stop_gradient", slt.vst_stop_gradient, _VST_STOP_GRADIENT)
     common.check_choice("slt", "regressor.loss_units", slt.regressor.loss_units,
                         ("cells", "normalized"))
@@ -170,6 +180,13 @@ class SLTNet(base.Method):
       raise ValueError(f"config.slt.vst_weight (beta) must be >= 0, got {slt.vst_weight}")
     self.has_regressor = bool(slt.regressor.enabled)
     self.has_classifier = bool(slt.classifier.enabled)
+    # (.get: configs saved before these fields existed, e.g. exported models, still load.)
+    self.input_sizes = {net: int(slt.get(net, {}).get("image_size", 0)) for net in NETWORKS}
+    for net, size in self.input_sizes.items():
+      if size < 0:
+        raise ValueError(f"config.slt.{net}.image_size={size} must be >= 0 (0: data.image_size)")
+    self._check_weight_sources()
+    self._regressor_cells = {}
     self.primary_eval_group = "system" if self.has_regressor else "localizer"
     self.dtype = blocks.canonical_dtype(config.model.dtype)
     j = slt.jitter
@@ -216,20 +233,62 @@ class SLTNet(base.Method):
     return classifier_lib.Classifier(backbone, self.info.num_classes, head=c.head,
                                      dropout_rate=c.dropout_rate, dtype=self.dtype)
 
+  def network_input(self, network: str, images):
+    """Float images [B, H, W, 3] (the training crop, an eval image) as ``network`` reads them:
+    resized on device to its ``config.slt.<network>.image_size`` (0: unchanged)."""
+    return common.resize_images(images, self.input_sizes[network])
+
+  def networks(self) -> tuple[str, ...]:
+    """The networks of the state: the localizer, then the regressor and classifier if enabled."""
+    enabled = (True, self.has_regressor, self.has_classifier)
+    return tuple(net for net, on in zip(NETWORKS, enabled) if on)
+
+  def weight_sources(self) -> dict[str, tuple[str, str]]:
+    """``{network: (backbone name, weights source)}`` of :meth:`networks` ('' = random init): the
+    localizer's ``config.model.pretrained``; the others' ``config.slt.<network>.pretrained`` or,
+    when that is '', ``config.model.pretrained`` ('imagenet' resolves per backbone)."""
+    cfg = self.config
+    out = {"localizer": (cfg.model.backbone, cfg.model.pretrained)}
+    for net in self.networks()[1:]:
+      section = cfg.slt[net]
+      out[net] = (common.backbone_of(cfg, section)[0],
+                  section.get("pretrained", "") or cfg.model.pretrained)
+    return out
+
+  def _check_weight_sources(self) -> None:
+    """A one-line error when a network would load the localizer's weight FILE into another
+    backbone family (set its own ``config.slt.<network>.pretrained``)."""
+    from wsol_jax.models import pretrained  # pylint: disable=import-outside-toplevel
+
+    def family(name):
+      try:
+        return pretrained.family_of(name)[0]
+      except ValueError:  # no ImageNet import (small test nets): the name itself
+        return name
+
+    sources = self.weight_sources()
+    loc_name, loc_source = sources["localizer"]
+    for net in self.networks()[1:]:
+      name = sources[net][0]
+      if (not self.config.slt[net].get("pretrained", "") and loc_source not in ("", "imagenet")
+          and family(name) != family(loc_name)):
+        raise ValueError(
+            f"config.slt.{net}.pretrained is empty, so the {net} ({name}) would load "
+            f"config.model.pretrained={loc_source!r}, the {loc_name} localizer's weights: set "
+            f"config.slt.{net}.pretrained to its own file (or 'imagenet')")
+
   def init_state(self, rng, sample_batch):
     images = heads.model_input(sample_batch["image"][:1])
-    k_loc, k_reg, k_cls = jax.random.split(rng, 3)
+    modules = {"localizer": self.localizer, "regressor": self.regressor,
+               "classifier": self.classifier}
+    sources = self.weight_sources()
+    keys = dict(zip(NETWORKS, jax.random.split(rng, 3)))
+    variables = {}
+    for net in self.networks():
+      name, source = sources[net]
+      variables[net] = common.init_variables(self.config, modules[net](), name, keys[net],
+                                             self.network_input(net, images), pretrained=source)
     slt = self.config.slt
-    variables = {"localizer": common.init_variables(self.config, self.localizer(),
-                                                    self.config.model.backbone, k_loc, images)}
-    if self.has_regressor:
-      variables["regressor"] = common.init_variables(
-          self.config, self.regressor(), common.backbone_of(self.config, slt.regressor)[0], k_reg,
-          images)
-    if self.has_classifier:
-      variables["classifier"] = common.init_variables(
-          self.config, self.classifier(), common.backbone_of(self.config, slt.classifier)[0], k_cls,
-          images)
     params = {k: v["params"] for k, v in variables.items()}
     batch_stats = {k: v.get("batch_stats", {}) for k, v in variables.items()}
     extras = {PSEUDO_THRESHOLD: jnp.asarray(slt.pseudo_box_threshold, jnp.float32)}
@@ -268,11 +327,12 @@ class SLTNet(base.Method):
   def _localization_step(self, state, batch, rng, axis_name):
     slt = self.config.slt
     rngs = ts.step_rngs(rng, state.step, ("dropout", "vst"), axis_name)
-    images = heads.model_input(batch["image"])
+    crop_images = heads.model_input(batch["image"])  # the training crop, data.image_size
+    images = self.network_input("localizer", crop_images)
     labels = batch["label"]
     n, h, w, _ = images.shape
     use_vst = slt.vst_weight > 0
-    if use_vst:
+    if use_vst:  # g on the localizer's input: its canvas follows the localizer's size and stride
       params_g = transforms.sample_vst_params(rngs["vst"], n, **self.jitter_kwargs)
       canvas_hw = transforms.vst_canvas_hw((h, w), slt.jitter.scale_max, slt.canvas_multiple)
       images_t = transforms.spatial_forward(transforms.colour_jitter(images, params_g), params_g,
@@ -302,22 +362,25 @@ class SLTNet(base.Method):
           maps_o = jax.lax.stop_gradient(maps_o)
         elif slt.vst_stop_gradient == "transformed":
           maps_it = jax.lax.stop_gradient(maps_it)
-        terms["loss_vst"] = jnp.mean(losses.vst_loss(maps_o, maps_it))
+        terms["loss_vst"] = jnp.mean(losses.vst_loss(maps_o, maps_it,
+                                                       class_reduce=slt.vst_class_reduce))
         loss = loss + slt.vst_weight * terms["loss_vst"]
         if slt.smt_on_transformed:
           smt_t = jnp.mean(losses.smt_loss(out_t["logits"], labels, self.smt_k, slt.smt_alpha))
           loss = loss + 0.5 * (smt_t - terms["loss_smt"])
       pseudo = None
       if regressor is not None:
+        # Normalised xyxy from the localizer's map at its own input size: it transfers to any size.
         pseudo = pseudo_box_normalized_xyxy(self.localization_map(out_o, labels), (h, w),
                                             state.extras[PSEUDO_THRESHOLD])
         reg_vars = common.network_variables(state, "regressor", params["regressor"])
-        raw, reg_updates = regressor.apply(reg_vars, images, train=True, rngs=dropout,
+        reg_images = self.network_input("regressor", crop_images)
+        raw, reg_updates = regressor.apply(reg_vars, reg_images, train=True, rngs=dropout,
                                            mutable=["batch_stats"])
-        pred = self.regressor_normalized(raw, out_o["features"].shape[1:3])
-        if slt.regressor.loss_units == "cells":  # Eq. 3-4: boxes in cells of the localizer's map
-          reg = losses.regressor_loss(pred, pseudo, out_o["features"].shape[1:3],
-                                      slt.regressor.smooth_l1_beta)
+        cells_hw = self.regressor_cells_hw(reg_images.shape[1:3])
+        pred = self.regressor_normalized(raw, cells_hw)
+        if slt.regressor.loss_units == "cells":  # Eq. 3-4: boxes in cells of the REGRESSOR's map
+          reg = losses.regressor_loss(pred, pseudo, cells_hw, slt.regressor.smooth_l1_beta)
         else:  # 'normalized': [0, 1] coordinates (a half-MSE at beta 1)
           reg = losses.smooth_l1_loss(pred, pseudo, slt.regressor.smooth_l1_beta)
         terms["loss_reg"] = jnp.mean(reg)
@@ -337,9 +400,12 @@ class SLTNet(base.Method):
                    accuracy=jnp.mean(jnp.argmax(logits, -1) == labels),
                    label_in_top_k=jnp.mean(losses.label_in_top_k(logits, labels, self.smt_k)))
     if pseudo is not None:
-      # Monitoring only (the boxes never reach a gradient): how often the pseudo-box is right.
-      pseudo_px = box_lib.denormalize_xyxy(pseudo, w, h)
-      hit, _ = box_lib.gt_known_hits(pseudo_px, batch["bboxes"], batch["bboxes_valid"], (h, w))
+      # Monitoring only (the boxes never reach a gradient): how often the pseudo-box is right,
+      # in the crop's frame (the GT boxes').
+      crop_h, crop_w = crop_images.shape[1:3]
+      pseudo_px = box_lib.denormalize_xyxy(pseudo, crop_w, crop_h)
+      hit, _ = box_lib.gt_known_hits(pseudo_px, batch["bboxes"], batch["bboxes_valid"],
+                                     (crop_h, crop_w))
       metrics["pseudo_box_iou50"] = jnp.mean(hit)
     return state, parallel.mean_over_devices(metrics, axis_name)
 
@@ -348,7 +414,8 @@ class SLTNet(base.Method):
 
   def _classifier_step(self, state, batch, rng, axis_name):
     return common.cross_entropy_step(state, batch, rng, model=self.classifier(axis_name),
-                                     network="classifier", tx=self.tx_cls, axis_name=axis_name)
+                                     network="classifier", tx=self.tx_cls, axis_name=axis_name,
+                                     input_size=self.input_sizes["classifier"])
 
   def train_step(self, state, batch, rng, *, stage, axis_name=None):
     if stage == LOCALIZATION:
@@ -361,44 +428,55 @@ class SLTNet(base.Method):
   # Inference.
 
   def localizer_out(self, state, images):
-    return self.localizer().apply(common.network_variables(state, "localizer"), images,
-                                  train=False)
+    """The localizer's outputs (inference mode) for float ``images`` [B, H, W, 3] of any size
+    (resized to its input size): logits [B, C], features [B, h, w, K], cam_weights [K, C]."""
+    return self.localizer().apply(common.network_variables(state, "localizer"),
+                                  self.network_input("localizer", images), train=False)
+
+  def regressor_cells_hw(self, input_hw) -> tuple[int, int]:
+    """(h, w) of the regressor backbone's feature map at its input size ``input_hw`` (shapes
+    only, nothing is computed): the units of Eq. 3-4, ``x / m`` with m the REGRESSOR's stride."""
+    input_hw = tuple(int(n) for n in input_hw)
+    if input_hw not in self._regressor_cells:
+      name, kwargs = common.backbone_of(self.config, self.config.slt.regressor)
+      backbone = heads.make_backbone(name, kwargs, dtype=self.dtype)
+      features = jax.eval_shape(
+          lambda x: backbone.init_with_output(jax.random.key(0), x, train=False)[0],
+          jax.ShapeDtypeStruct((1, *input_hw, 3), jnp.float32))
+      self._regressor_cells[input_hw] = tuple(features.shape[1:3])
+    return self._regressor_cells[input_hw]
 
   def regressor_normalized(self, raw, cells_hw):
     """The regressor's output -> normalised xyxy [B, 4]. A 'sigmoid' head outputs fractions of the
     image; a 'linear' / 'relu' head outputs the paper's p = (x1/m, y1/m, x2/m, y2/m) in cells of
-    the localizer's map (Eq. 3-4), so that one unit of output is one cell and the smooth L1's
-    gradient per coordinate is at most 1, as in the paper."""
+    the regressor's own map (``cells_hw``, :meth:`regressor_cells_hw`; Eq. 3-4), so that one unit
+    of output is one cell and the smooth L1's gradient per coordinate is at most 1, as in the
+    paper."""
     if self.config.slt.regressor.output == "sigmoid":
       return raw
     h, w = cells_hw
     return raw / jnp.asarray([w, h, w, h], raw.dtype)
 
-  def cells_hw(self, state, images) -> tuple[int, int]:
-    """(h, w) of the localizer's map for ``images`` (shapes only, nothing is computed)."""
-    return tuple(jax.eval_shape(lambda x: self.localizer_out(state, x), images)
-                 ["features"].shape[1:3])
-
   def regressor_boxes(self, state, images):
-    """The regressor's boxes: normalised xyxy, corners in order, clipped to the image."""
-    raw = self.regressor().apply(common.network_variables(state, "regressor"), images, train=False)
-    boxes = self.regressor_normalized(raw, self.cells_hw(state, images))
+    """The regressor's boxes for float ``images`` [B, H, W, 3] of any size (resized to its input
+    size): normalised xyxy, so they map back to the image; corners in order, clipped to it."""
+    x = self.network_input("regressor", images)
+    raw = self.regressor().apply(common.network_variables(state, "regressor"), x, train=False)
+    boxes = self.regressor_normalized(raw, self.regressor_cells_hw(x.shape[1:3]))
     return jnp.clip(ordered_box_xyxy(boxes), 0.0, 1.0)
 
   def classify(self, state, images, crops=None):
-    """Class logits of the classifier on ``images``; with ``classifier.ten_crop``, the log of the
-    mean softmax over ``crops`` [B, 10, H, W, 3] (float), the ten crops of the original image
-    resized to ``data.resize_size`` (eval batches' ``image_ten_crop`` with
-    ``data.eval_ten_crop_images``), never crops of an upscaled eval image (issue 11, defect 10)."""
-    variables = common.network_variables(state, "classifier")
-    model = self.classifier()
-    if not self.config.slt.classifier.ten_crop:
-      return model.apply(variables, images, train=False)
+    """Class logits [B, C] of the classifier on float ``images`` [B, H, W, 3]; with ``crops``
+    [B, 10, h, w, 3] (float) instead, the log of the mean softmax over them: the ten crops of the
+    original image resized to ``data.resize_size`` (eval batches' ``image_ten_crop`` with
+    ``data.eval_ten_crop_images``), never crops of an upscaled eval image (issue 11, defect 10).
+    Either is resized to the classifier's input size first."""
+    model, variables = self.classifier(), common.network_variables(state, "classifier")
+    logits_of = lambda x: model.apply(variables, self.network_input("classifier", x), train=False)
     if crops is None:
-      raise ValueError("config.slt.classifier.ten_crop=True needs eval batches with "
-                       "'image_ten_crop': set config.data.eval_ten_crop_images=True")
-    n, k, h, w, c = crops.shape
-    logits = model.apply(variables, crops.reshape(n * k, h, w, c), train=False).reshape(n, k, -1)
+      return logits_of(images)
+    n, k = crops.shape[:2]
+    logits = logits_of(crops.reshape(n * k, *crops.shape[2:])).reshape(n, k, -1)
     return jnp.log(jnp.mean(jax.nn.softmax(logits, axis=-1), axis=1) + 1e-12)
 
   def predict(self, state, batch):
@@ -407,26 +485,28 @@ class SLTNet(base.Method):
     preds = {"localizer": {"logits": out["logits"],
                            "cam_gt": self.localization_map(out, batch["label"])}}
     if self.has_regressor:
-      crops = batch.get("image_ten_crop")
-      crops = heads.model_input(crops) if crops is not None else None
-      logits = self.classify(state, images, crops) if self.has_classifier else out["logits"]
+      if not self.has_classifier:
+        logits = out["logits"]
+      elif self.config.slt.classifier.ten_crop:
+        if "image_ten_crop" not in batch:
+          raise ValueError("config.slt.classifier.ten_crop=True needs eval batches with "
+                           "'image_ten_crop': set config.data.eval_ten_crop_images=True")
+        logits = self.classify(state, images, heads.model_input(batch["image_ten_crop"]))
+      else:
+        logits = self.classify(state, images)
       preds["system"] = {"logits": logits, "boxes": self.regressor_boxes(state, images)}
     return preds
 
   def infer(self, state, images):
-    """The paper's inference: the class from the classifier (ten-crop when configured; the
-    localizer's without a classifier), the box from the regressor; also the localizer's map (top-K
-    ACAM, or the predicted class's CAM) and ``config.eval.cam_threshold`` for its box."""
+    """The paper's inference: the class from the classifier (the localizer's without one), the
+    box from the regressor; also the localizer's map (top-K ACAM, or the predicted class's CAM)
+    and ``config.eval.cam_threshold`` for its box. Each network reads ``images`` at its own size."""
     x = heads.model_input(images)
     out = self.localizer_out(state, x)
-    if self.has_classifier:
-      # A new photo arrives resized to the model input; the paper's ten-crop needs the original
-      # resized to data.resize_size (the eval batches' image_ten_crop), and crops of an enlarged
-      # model input are not that (issue 11, defect 10), so inference classifies the image once.
-      logits = self.classifier().apply(common.network_variables(state, "classifier"), x,
-                                       train=False)
-    else:
-      logits = out["logits"]
+    # A new photo arrives resized to the model input; the paper's ten-crop needs the original
+    # resized to data.resize_size (the eval batches' image_ten_crop), and crops of an enlarged
+    # model input are not that (issue 11, defect 10), so inference classifies the image once.
+    logits = self.classify(state, x) if self.has_classifier else out["logits"]
     preds = {"logits": logits,
              "scoremap": self.localization_map(out, jnp.argmax(out["logits"], axis=-1)),
              "threshold": jnp.full(logits.shape[:1], self.config.eval.cam_threshold)}
@@ -469,7 +549,8 @@ class SLTNet(base.Method):
   def epoch_end_extras(self, state, ctx: base.HookContext):
     """After each localization epoch with ``slt.pseudo_threshold_images_per_class`` > 0: the
     pseudo-box threshold re-chosen on held-out boxes (:meth:`select_pseudo_box_threshold`)."""
-    if ctx.stage != LOCALIZATION or self.config.slt.pseudo_threshold_images_per_class <= 0:
+    if (ctx.stage != LOCALIZATION or self.config.slt.pseudo_threshold_images_per_class <= 0
+        or not self.info.train_boxes):  # the box-free fallback: slt.pseudo_box_threshold stays
       return {}
     threshold, _ = self.select_pseudo_box_threshold(state)
     return {PSEUDO_THRESHOLD: np.asarray(threshold, np.float32)}
