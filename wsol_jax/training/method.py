@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import importlib
 import importlib.util
 import pkgutil
@@ -99,6 +100,10 @@ class HeldOutBoxes:
   images_per_class: str  # e.g. 'slt.pseudo_threshold_images_per_class'
   kept: str  # e.g. 'slt.pseudo_box_threshold'
   what: str  # e.g. 'the pseudo-box threshold'
+
+  def value(self, config: ml_collections.ConfigDict, field: str):
+    """``config`` at the path held in ``field`` ('images_per_class' or 'kept')."""
+    return functools.reduce(getattr, getattr(self, field).split("."), config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,6 +247,14 @@ class Method(abc.ABC):
     return the same on every process. Default: none."""
     del state, ctx
     return {}
+
+  def selects_on_held_out_boxes(self) -> bool:
+    """Whether the epoch-end hook re-chooses :attr:`held_out_boxes`' threshold: one is declared,
+    its images per class are > 0, and those training images have boxes (else the box-free
+    fallback keeps the configured threshold)."""
+    spec = self.held_out_boxes
+    return (spec is not None and spec.value(self.config, "images_per_class") > 0
+            and self.info.train_boxes)
 
   def weight_sources(self) -> dict[str, tuple[str, str]]:
     """``{network: (backbone name, weights source)}`` that ``init_state`` loads ('' = random init;

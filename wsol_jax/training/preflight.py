@@ -20,7 +20,6 @@ these checks, each failure one line that says what to do:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
 
 import jax
@@ -51,11 +50,6 @@ def checked_method(config: ml_collections.ConfigDict, method_cls, info: base.Run
 def _note(text: str) -> None:
   if jax.process_index() == 0:
     print(f"note: {text}", flush=True)
-
-
-def _config_value(config: ml_collections.ConfigDict, path: str):
-  """``config`` at a dotted ``path`` ('slt.pseudo_box_threshold')."""
-  return functools.reduce(getattr, path.split("."), config)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -120,10 +114,10 @@ def held_out_train_boxes(config: ml_collections.ConfigDict, method_cls, num_clas
   ``num_classes``, evenly spaced over the train split, as ``common.held_out_box_batches``) have a
   GT box; True when the method selects no threshold that way."""
   spec = method_cls.held_out_boxes
-  if spec is None or _config_value(config, spec.images_per_class) <= 0:
+  if spec is None or spec.value(config, 'images_per_class') <= 0:
     return True
   split = config.data.train_split
-  count = _config_value(config, spec.images_per_class) * num_classes
+  count = spec.value(config, 'images_per_class') * num_classes
   indices = pipeline.evenly_spaced(pipeline.num_examples(config.data, split), count)
   return pipeline.any_boxes(config.data, split, indices)
 
@@ -132,12 +126,12 @@ def box_free_note(config: ml_collections.ConfigDict, spec: base.HeldOutBoxes,
                   num_classes: int) -> str:
   """The one line that says a run keeps its configured threshold, and how to change that."""
   name = config.data.name
-  per_class = _config_value(config, spec.images_per_class)
+  per_class = spec.value(config, 'images_per_class')
   files = registry.builder_class(name).TRAIN_BOX_FILES
   how = f"prepare {name} with {files} to choose it on held-out boxes; " if files else ""
   return (f"{name}'s {config.data.train_split} split has no boxes on the {per_class} x "
           f"{num_classes} held-out images: {spec.what} stays config.{spec.kept}="
-          f"{_config_value(config, spec.kept)} for every epoch ({how}config."
+          f"{spec.value(config, 'kept')} for every epoch ({how}config."
           f"{spec.images_per_class}=0 silences this note)")
 
 

@@ -491,8 +491,7 @@ class LCHP(base.Method):
   def epoch_end_extras(self, state, ctx):
     """After each init epoch with ``lchp.delta_images_per_class`` > 0: delta re-chosen on
     held-out boxes (:meth:`select_delta`), which the loop logs as ``init/delta``."""
-    if (ctx.stage != INIT or self.lchp.delta_images_per_class <= 0
-        or not self.info.train_boxes):  # the box-free fallback: lchp.delta stays
+    if ctx.stage != INIT or not self.selects_on_held_out_boxes():
       return {}
     delta, _ = self.select_delta(state)
     return {DELTA: np.asarray(delta, np.float32)}

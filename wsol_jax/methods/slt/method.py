@@ -549,8 +549,7 @@ class SLTNet(base.Method):
   def epoch_end_extras(self, state, ctx: base.HookContext):
     """After each localization epoch with ``slt.pseudo_threshold_images_per_class`` > 0: the
     pseudo-box threshold re-chosen on held-out boxes (:meth:`select_pseudo_box_threshold`)."""
-    if (ctx.stage != LOCALIZATION or self.config.slt.pseudo_threshold_images_per_class <= 0
-        or not self.info.train_boxes):  # the box-free fallback: slt.pseudo_box_threshold stays
+    if ctx.stage != LOCALIZATION or not self.selects_on_held_out_boxes():
       return {}
     threshold, _ = self.select_pseudo_box_threshold(state)
     return {PSEUDO_THRESHOLD: np.asarray(threshold, np.float32)}
