@@ -1,8 +1,5 @@
-"""The papers' recipes, shared by the files in configs/ (the methods keep only their knobs).
-
-configs/ is not a package: a config file loads this one by path::
-
-  common = config_defaults.load_config_module(pathlib.Path(__file__).with_name("common.py"))
+"""The papers' recipes, shared by the files in configs/ (the methods keep only their knobs); config
+files import it (``from configs import common``).
 
 * :func:`paper_base_config`: the real-data base (resize + random crop, ImageNet weights);
 * :func:`paper_sgd`: the optimiser every paper here used (SGD, momentum 0.9, PyTorch's L2 weight
@@ -16,7 +13,7 @@ from __future__ import annotations
 import ml_collections
 
 from wsol_jax import config_defaults
-from wsol_jax.methods.lchp import method as lchp
+from wsol_jax.methods.lchp import config as lchp_config
 from wsol_jax.methods.slt import config as slt_config
 
 
@@ -106,7 +103,6 @@ def slt_paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.Co
   config.slt = slt_config.default_config()
   config.slt.classifier.ten_crop = True  # "ten crop augmentations to get final classification"
   config.data.eval_ten_crop_images = True  # ... of the original resized to 256 (320)
-  config.slt.vst_weight = 10.0
   # Eq. 11-13: the raw maps of all C classes, M in R^{W x H x C}, averaged over the classes (the
   # text's "mean squared error loss"): summed over them as Eq. 13 is written, L_VST diverged within
   # 17 steps from ImageNet weights at this lr on cub25 (3 of 3 seeds; docs/ALGORITHMS.md).
@@ -116,7 +112,6 @@ def slt_paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.Co
   config.slt.localizer.image_size = _SLT_SIZES[localizer][0]
   config.slt.regressor.backbone = backbone
   config.slt.regressor.image_size = _SLT_SIZES[backbone][0]
-  config.slt.regressor.hidden_units = 512
   config.slt.classifier.backbone = backbone
   config.slt.classifier.image_size = _SLT_SIZES[backbone][0]
   classifier_train = config.slt.stage_train.classifier
@@ -124,7 +119,7 @@ def slt_paper_config(dataset: str, backbone: str = "vgg16") -> ml_collections.Co
     config.train.num_epochs = 4.0
     config.train.log_every_steps = 50
     config.eval.cam_curve_interval = 0.001
-    config.slt.smt_k, config.slt.smt_alpha = 30, 0.4
+    # K 30, alpha 0.4: config.slt's defaults are the paper's CUB values.
     # Pooled features (VGG16: fc7) and a new 200-way FC, fine-tuned (the paper gives no schedule).
     config.slt.classifier.backbone_kwargs = {"output": "pre_logits"}
     classifier_train.num_epochs = 30.0
@@ -150,7 +145,7 @@ def lchp_method_and_optimizer(config: ml_collections.ConfigDict) -> ml_collectio
   defaults, the un-augmented training images for refine, SGD (momentum 0.9, L2 weight decay 1e-5),
   batch 32, lr 2e-3, the classifier's lr x0.9 after every epoch and the regressor's constant."""
   config.method = "lchp"
-  config.lchp = lchp.default_lchp_config()
+  config.lchp = lchp_config.default_config()
   config.data.train_plain_images = True  # refine: LCHP-I's boxes on the un-augmented I_r
   return paper_sgd(config, batch_size=32, lr=2e-3,
                    lr_mults={"classifier": 1.0, "regressor": 1.0}, weight_decay=1e-5,

@@ -9,11 +9,7 @@ resized to 256, random 224 crop + flip; evaluation at 224 with CAM thresholds ev
 Prepare CUB first: ``python -m wsol_jax.data.prepare --dataset=cub --manual_dir=DIR``.
 """
 
-import pathlib
-
-from wsol_jax import config_defaults
-
-common = config_defaults.load_config_module(pathlib.Path(__file__).with_name("common.py"))
+from configs import common
 
 
 def get_config():

@@ -16,24 +16,18 @@ class, as SLT-Net's pseudo-box threshold is (configs/cub_slt_mobilenet.py). The 
 configs/cub_cam_mobilenet.py). The full setting is configs/cub_lchp.py.
 """
 
-import pathlib
-
-from wsol_jax import config_defaults
-
-common = config_defaults.load_config_module(pathlib.Path(__file__).with_name("common.py"))
+from configs import common
+from configs import cub_cam_mobilenet
 
 
 def get_config():
-  config = config_defaults.load_config_file(
-      pathlib.Path(__file__).with_name("cub_cam_mobilenet.py"))
+  config = cub_cam_mobilenet.get_config()
   common.lchp_method_and_optimizer(config)
   config.train.num_epochs = 4.0  # the init stage (LCHP-I)
-  config.lchp.stage_train.refine.num_epochs = 4.0  # LCHP-R
-  config.lchp.stage_train.refine.lr = 2e-3
-  config.lchp.delta = 0.7  # the first epoch's; then chosen on held-out training boxes:
+  config.lchp.stage_train.refine.num_epochs = 4.0  # LCHP-R (lr 2e-3, the default)
+  # delta: the default 0.7 in the first epoch; then chosen on held-out training boxes:
   # the paper's 0.7 was chosen (Table 3) for InceptionV3's 26 x 26 maps at 448 px; on these
   # 10 x 10 maps its boxes are ~1.7x the GT boxes' area (docs/ALGORITHMS.md, "Algorithm 1").
   config.lchp.delta_images_per_class = 5  # wsolevaluation's train-fullsup size on CUB
-  config.lchp.tau = 0.9
   config.eval.batch_size = 32
   return config

@@ -21,22 +21,16 @@ Backbone, input (184 -> 160), optimizer and the 4-epoch schedule are configs/cub
 The paper's full setting (VGG16, 256 -> 224, lr 2e-4) is configs/cub_slt.py.
 """
 
-import pathlib
-
-from wsol_jax import config_defaults
+from configs import cub_cam_mobilenet
 from wsol_jax.methods.slt import config as slt_config
 
 
 def get_config():
-  config = config_defaults.load_config_file(
-      pathlib.Path(__file__).with_name("cub_cam_mobilenet.py"))
+  config = cub_cam_mobilenet.get_config()
   config.method = "slt"
   config.slt = slt_config.default_config()
   config.slt.smt_k = -1  # the paper's 30/200 of the class count
-  config.slt.smt_alpha = 0.4
-  config.slt.vst_weight = 10.0
-  config.slt.canvas_multiple = 16
-  config.slt.regressor.hidden_units = 512
+  # alpha 0.4, beta 10, canvas multiple 16 (the network stride), regressor FC 512: the defaults.
   # The regressor's FCs at the base lr, not x10: its outputs are feature cells (Eq. 3-4) and one
   # SGD step moves them by ~lr * ||hidden||^2 ~ 215 * lr cells (measured on cub25 with these
   # weights): 0.2 cells at 1e-3, 2 cells at 1e-2 (which oscillates under momentum 0.9).

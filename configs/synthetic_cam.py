@@ -17,7 +17,6 @@ def get_config():
   config.train.num_epochs = 6.0
   config.train.lr = 0.02
   config.train.lr_mults = {"backbone": 1.0, "head": 1.0}
-  config.train.momentum = 0.9
   config.train.weight_decay = 5e-4
   config.train.schedule = "cosine"
   config.train.log_every_steps = 25

@@ -9,7 +9,7 @@ regressor lr constant) at a larger lr, for a net trained from scratch for a few 
 """
 
 from wsol_jax import config_defaults
-from wsol_jax.methods.lchp import method as lchp
+from wsol_jax.methods.lchp import config as lchp_config
 
 
 def get_config():
@@ -17,7 +17,7 @@ def get_config():
   config.method = "lchp"
   config.model.backbone = "small_vgg"
   config.model.backbone_kwargs = {"widths": (16, 32, 64), "convs_per_stage": 1}
-  config.lchp = lchp.default_lchp_config()
+  config.lchp = lchp_config.default_config()
   config.data.train_plain_images = True  # refine: LCHP-I's boxes on the un-augmented I_r
   config.lchp.bap_feature_scale = 10.0  # 100 (WS-DAN) makes the FC's steps 100x larger
   config.train.num_epochs = 8.0  # the init stage (LCHP-I)
@@ -28,15 +28,12 @@ def get_config():
   # (see configs/cub_lchp_mobilenet.py and docs/ALGORITHMS.md), not on the test split.
   config.lchp.delta = 0.5
   config.lchp.delta_images_per_class = 5
-  config.lchp.tau = 0.9
-  config.lchp.stage_train.refine.lr = 2e-3  # the paper's
   config.lchp.regressor.hidden_units = 128
   config.train.batch_size = 32
   config.train.lr = 0.02
   # The classifier learns from scratch at 10x the paper's lr; the regressor keeps the paper's 2e-3
   # (x alpha = 20 on its loss): faster, its sigmoid outputs saturate on whole-image pseudo-boxes.
   config.train.lr_mults = {"classifier": 1.0, "regressor": 0.1}
-  config.train.momentum = 0.9
   config.train.weight_decay = 1e-5
   config.train.schedule = "exponential"  # the classifier's lr x0.9 per epoch
   config.train.decay_factor = 0.9

@@ -7,21 +7,17 @@ of classes per group of synthetic_wsol (the classes that share a body). scripts/
 compares the localizer with its CAM baseline under this schedule.
 """
 
-import pathlib
-
-from wsol_jax import config_defaults
+from configs import synthetic_cam
 from wsol_jax.methods.slt import config as slt_config
 
 
 def get_config():
-  config = config_defaults.load_config_file(pathlib.Path(__file__).with_name("synthetic_cam.py"))
+  config = synthetic_cam.get_config()
   config.method = "slt"
   config.train.num_epochs = 4.0  # the localization branch; the paper trains 4 epochs on CUB
 
   config.slt = slt_config.default_config()
   config.slt.smt_k = config.data.synthetic.classes_per_group  # 3: the classes sharing a body
-  config.slt.smt_alpha = 0.4
-  config.slt.vst_weight = 10.0
   config.slt.canvas_multiple = 4  # small_vgg with 3 stages: stride 4
   config.slt.regressor.hidden_units = 128
   config.slt.stage_train.classifier.num_epochs = 6.0  # the CAM demo's length: > 80 % top-1

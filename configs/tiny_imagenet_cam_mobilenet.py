@@ -39,16 +39,12 @@ def get_config():
 
   config.train.batch_size = 32
   config.train.num_epochs = 4.0
-  config.train.optimizer = "sgd"
   config.train.lr = 1e-3
   config.train.lr_mults = {"backbone": 1.0, "head": 10.0}
-  config.train.momentum = 0.9
   config.train.weight_decay = 1e-4
   config.train.schedule = "cosine"
   config.train.log_every_steps = 10
-  config.train.checkpoint_every_epochs = 1.0
 
   config.eval.split = "validation"
   config.eval.batch_size = 128
-  config.eval.cam_curve_interval = 0.01
   return config

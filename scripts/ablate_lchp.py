@@ -17,51 +17,44 @@ Writes ``--out`` = ``{"pseudo_label": [...], "lchp_i": [...], "lchp_r": [...] (o
 "lchp_r_centre_std_px"}, ...],
 "constant_box_check" (does LCHP-I look at the image: its GT-known on the training images beside
 that of its mean box used for every image, and the spread of its box centres beside the GT's),
-"seeds", "runtime_s", "figure"}`` and prints the tables. Runs already finished in ``--workdir``
-are reused, and ``--workdir``/jax_cache keeps the compiled steps for the next runs. The Fig.
-2-style PNG of the first seed's LCHP-R run is in its workdir (``figures/``).
+"seeds", "runtime_s", "figure"}`` and prints the tables (std: the sample standard deviation over
+seeds). Runs live in ``--workdir``/init/seed<s> and ``--workdir``/tau<tau>/seed<s> (default:
+``<out>.runs``); those already finished there are reused and unfinished ones resume, and
+``--workdir``/jax_cache keeps the compiled steps for the next runs. The Fig. 2-style PNG of the
+first seed's LCHP-R run is in its workdir (``figures/``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
+import script_lib
 
-from wsol_jax import config_defaults
-from wsol_jax import runtime
+from wsol_jax import io_utils
 
 GT_KNOWN = "gt_known_loc"
 
 
 def make_config(args, seed: int, **fields):
-  config = config_defaults.load_config_file(args.config)
-  config_defaults.apply_overrides(config, dict(config_defaults.parse_override(s) for s in args.set))
-  config_defaults.apply_overrides(config, {"seed": seed, "train.progress_bar": False, **fields})
-  return config
+  """``--config`` with ``--set``, then ``seed`` and ``fields`` ('a.b' -> value)."""
+  return script_lib.load_config(args.config, script_lib.set_overrides(args),
+                                {"seed": seed, "train.progress_bar": False, **fields})
 
 
-def run(config, workdir: str) -> dict:
-  """Train (or resume) in ``workdir``; a finished run's results.json is reused."""
-  from wsol_jax.training import loop as train  # pylint: disable=import-outside-toplevel
-  start = time.time()
-  print(f"--- {workdir}", flush=True)
-  results = train.results_or_train(config, workdir)
-  print(f"--- {workdir}: {time.time() - start:.0f} s, GT-known {results[GT_KNOWN]:.2f}", flush=True)
-  return results
+def init_variant(args):
+  """The init stage alone (pseudo-label baseline and LCHP-I): (name, config of a seed)."""
+  return "init", lambda seed: make_config(args, seed, **{"lchp.run_refine": False})
 
 
-def refine_from(args, seed: int, init_dir: str, tau: float) -> tuple[dict, object, str]:
-  """LCHP-R at ``tau``: the refine stage alone, started from the finished init-only run ->
-  (results, config, workdir)."""
-  config = make_config(args, seed, **{"lchp.init_from": os.path.abspath(init_dir),
-                                      "lchp.tau": tau})
-  workdir = os.path.join(os.path.dirname(init_dir), f"tau{tau:g}")
-  return run(config, workdir), config, workdir
+def refine_variant(args, runner: script_lib.SeedRunner, tau: float):
+  """LCHP-R at ``tau``: the refine stage alone, started from the seed's finished init-only run:
+  (name, config of a seed)."""
+  return f"tau{tau:g}", lambda seed: make_config(
+      args, seed, **{"lchp.init_from": os.path.abspath(runner.run_dir("init", seed)),
+                     "lchp.tau": tau})
 
 
 def train_set_quality(config, workdir: str) -> dict[str, np.ndarray]:
@@ -101,75 +94,61 @@ def constant_box_check(quality) -> dict[str, float]:
           "gt_centre_std_px": float(centre(gt_first).std(axis=0).mean())}
 
 
-def table(rows, columns) -> str:
-  widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(columns)]
-  fmt = lambda r: " | ".join(str(v).rjust(w) for v, w in zip(r, widths))
-  return "\n".join([fmt(columns), "-+-".join("-" * w for w in widths)] + [fmt(r) for r in rows])
-
-
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--out", required=True, help="JSON file for the results")
-  parser.add_argument("--config", default=os.path.join(os.path.dirname(__file__), "..", "configs",
-                                                       "synthetic_lchp.py"))
-  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+  parser = script_lib.parser(__doc__)
+  script_lib.add_seed_run_flags(parser, out_help="JSON file for the results", runs_suffix=".runs",
+                                set_example="lchp.delta=0.6")
+  script_lib.add_config_flag(parser, "synthetic_lchp.py")
   parser.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.5, 0.7, 0.9])
-  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="config override applied to every run, e.g. lchp.delta=0.6")
-  parser.add_argument("--workdir", default=None, help="runs live here (default: <out>.runs)")
   args = parser.parse_args(argv)
-  workdir = args.workdir or os.path.splitext(args.out)[0] + ".runs"
-  runtime.configure_jax(compilation_cache_dir=os.path.join(workdir, "jax_cache"))
-  os.makedirs(workdir, exist_ok=True)
+  runner = script_lib.SeedRunner(script_lib.runs_dir(args),
+                                 describe=lambda r: f"GT-known {r[GT_KNOWN]:.2f}")
   start = time.time()
 
   main_tau = float(make_config(args, args.seeds[0]).lchp.tau)
-  out = {"pseudo_label": [], "lchp_i": [], "lchp_r": [], "seeds": list(args.seeds),
+  runs = runner.run_all([init_variant(args), refine_variant(args, runner, main_tau)], args.seeds)
+  inits, refined = runs["init"], runs[f"tau{main_tau:g}"]
+  out = {"pseudo_label": [r.results[f"pseudo_label/{GT_KNOWN}"] for r in inits],
+         "lchp_i": [r.results[GT_KNOWN] for r in inits],
+         "lchp_r": [r.results[GT_KNOWN] for r in refined], "seeds": list(args.seeds),
          "tau": main_tau, "config": os.path.relpath(args.config), "overrides": list(args.set)}
-  for seed in args.seeds:
-    init_dir = os.path.join(workdir, f"seed{seed}", "init")
-    init = run(make_config(args, seed, **{"lchp.run_refine": False}), init_dir)
-    refined, _, _ = refine_from(args, seed, init_dir, main_tau)
-    out["pseudo_label"].append(init[f"pseudo_label/{GT_KNOWN}"])
-    out["lchp_i"].append(init[GT_KNOWN])
-    out["lchp_r"].append(refined[GT_KNOWN])
 
   seed = args.seeds[0]
-  init_dir = os.path.join(workdir, f"seed{seed}", "init")
-  quality = train_set_quality(make_config(args, seed, **{"lchp.run_refine": False}), init_dir)
+  quality = train_set_quality(inits[0].config, inits[0].workdir)
   sweep = []
   for tau in args.taus:
     kept = quality["confidence"] > tau
     with_gt = kept & (quality["has_gt"] > 0)
-    refined, refined_config, refined_dir = refine_from(args, seed, init_dir, tau)
-    refined_check = constant_box_check(train_set_quality(refined_config, refined_dir))
+    name, config_for = refine_variant(args, runner, tau)
+    refined_run = runner.run(name, seed, config_for(seed))
+    refined_check = constant_box_check(train_set_quality(refined_run.config, refined_run.workdir))
     sweep.append({"tau": tau, "kept": int(kept.sum()), "kept_frac": float(kept.mean()),
                   "train_gt_known": float(100.0 * quality["gt_known"][with_gt].sum()
                                           / max(with_gt.sum(), 1)),
-                  "test_gt_known": refined[GT_KNOWN],
+                  "test_gt_known": refined_run.results[GT_KNOWN],
                   "lchp_r_centre_std_px": refined_check["lchp_i_centre_std_px"]})
   out["tau_sweep"] = sweep
   out["constant_box_check"] = constant_box_check(quality)
   out["train_size"] = int(len(quality["confidence"]))
-  out["figure"] = os.path.join(workdir, f"seed{seed}", f"tau{main_tau:g}", "figures")
+  out["figure"] = os.path.join(refined[0].workdir, "figures")
   out["runtime_s"] = time.time() - start
-
-  tmp = args.out + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(out, f, indent=2)
-  os.replace(tmp, args.out)
+  io_utils.atomic_write_json(args.out, out)
 
   fmt = lambda v: f"{v:.2f}"
-  rows = [[name] + [fmt(v) for v in out[key]] + [fmt(np.mean(out[key])), fmt(np.std(out[key]))]
-          for key, name in (("pseudo_label", "pseudo label"), ("lchp_i", "LCHP-I"),
-                            ("lchp_r", f"LCHP-R (tau {main_tau:g})"))]
+  rows = []
+  for key, name in (("pseudo_label", "pseudo label"), ("lchp_i", "LCHP-I"),
+                    ("lchp_r", f"LCHP-R (tau {main_tau:g})")):
+    summary = script_lib.summarize(out[key])
+    rows.append([name] + [fmt(v) for v in summary.values] + [fmt(summary.mean), fmt(summary.std)])
   print(f"\ntest GT-known LOC (%), {os.path.relpath(args.config)}")
-  print(table(rows, ["method"] + [f"seed {s}" for s in args.seeds] + ["mean", "std"]))
+  print(io_utils.format_table(["method"] + [f"seed {s}" for s in args.seeds] + ["mean", "std"],
+                              rows, first_column_left=False))
   print(f"\ntau sweep, seed {seed} ({out['train_size']} training images)")
-  print(table([[f"{r['tau']:g}", r["kept"], fmt(r["train_gt_known"]), fmt(r["test_gt_known"]),
-                f"{r['lchp_r_centre_std_px']:.1f}"] for r in sweep],
-              ["tau", "kept (LCHP-I, train)", "train GT-known of kept", "test GT-known (LCHP-R)",
-               "LCHP-R box-centre std px"]))
+  print(io_utils.format_table(
+      ["tau", "kept (LCHP-I, train)", "train GT-known of kept", "test GT-known (LCHP-R)",
+       "LCHP-R box-centre std px"],
+      [[f"{r['tau']:g}", r["kept"], fmt(r["train_gt_known"]), fmt(r["test_gt_known"]),
+        f"{r['lchp_r_centre_std_px']:.1f}"] for r in sweep], first_column_left=False))
   check = out["constant_box_check"]
   print(f"\nLCHP-I on the training images, seed {seed}: GT-known "
         f"{check['lchp_i_train_gt_known']:.2f}; its mean box for every image "

@@ -2,7 +2,7 @@
 
     python scripts/benchmark_backbones.py                       # every backbone, f32 and bf16
     python scripts/benchmark_backbones.py --batch_size=8 --steps=3 --backbones=mobilenet_v1_100
-    (--batch_size and --steps are benchmark_step.py's flags; batch 8 when unset)
+    (--batch_size and --steps as in benchmark_step.py; batch 8 when unset)
 
 One row per backbone and compute dtype: a forward + backward pass in training mode (batch norm
 statistics updated) and a plain SGD update of the float32 parameters, jitted, on random images:
@@ -14,26 +14,20 @@ feature maps the WSOL heads read. :func:`backbone_rows` returns them as rows of
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import pathlib
 import subprocess
 import sys
 import tempfile
 
-from absl import app
-from absl import flags
+import benchmark_step
 import jax
 import jax.numpy as jnp
 import numpy as np
+import script_lib
 
+from wsol_jax import io_utils
 from wsol_jax.models import get_backbone
-
-_spec = importlib.util.spec_from_file_location(
-    "benchmark_step", pathlib.Path(__file__).with_name("benchmark_step.py"))
-benchmark_step = importlib.util.module_from_spec(_spec)
-sys.modules["benchmark_step"] = benchmark_step  # its dataclasses look their module up
-_spec.loader.exec_module(benchmark_step)
 
 # (backbone, the papers' input size, options): the maps the CAM / BAP heads read.
 PAPER_BACKBONES = (
@@ -44,14 +38,11 @@ PAPER_BACKBONES = (
     ("mobilenet_v1_100", 224, {}),
 )
 
-_BACKBONES = flags.DEFINE_list("backbones", None, "Backbones to run (default: all).")
-_DTYPES = flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "Compute dtypes.")
-_ISOLATE = flags.DEFINE_bool("isolate", True, "Run each row in its own process (own peak memory).")
-_JSON_OUT = flags.DEFINE_string("json_out", None, "Also write the results as JSON.")
 
-
-def _build(name: str, size: int, kwargs: dict, dtype: str, batch_size: int):
-  """(jitted step, state, batch, rng) in benchmark_step's Row convention."""
+def _build(name: str, size: int, kwargs: dict, dtype: str, row_batch: int, batch_size: int = 0):
+  """(jitted step, state, batch, rng) in benchmark_step's Row convention (``batch_size``, else
+  ``row_batch``)."""
+  batch_size = batch_size or row_batch
   model = get_backbone(name, dtype=dtype, **kwargs)
   images = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (batch_size, size, size, 3)),
                        jnp.float32)
@@ -74,7 +65,7 @@ def _build(name: str, size: int, kwargs: dict, dtype: str, batch_size: int):
 
 
 def backbone_rows(batch_size: int = 8, dtypes=("float32", "bfloat16"), names=None) -> list:
-  """benchmark_step.Row per (backbone, dtype) at the papers' resolutions."""
+  """benchmark_step.Row per (backbone, dtype) at the papers' resolutions (batch ``batch_size``)."""
   rows = []
   for name, size, kwargs in PAPER_BACKBONES:
     if names and name not in names:
@@ -86,41 +77,44 @@ def backbone_rows(batch_size: int = 8, dtypes=("float32", "bfloat16"), names=Non
   return rows
 
 
-def _batch_size() -> int:
-  """benchmark_step's --batch_size (shared flag), 8 when unset."""
-  return benchmark_step._BATCH.value or 8  # pylint: disable=protected-access
-
-
-def _measure_isolated(row, steps: int) -> dict:
+def _measure_isolated(row, steps: int, batch_size: int) -> dict:
   """Measure ``row`` in a fresh process, so its peak memory (host RSS on CPU) is its own."""
   name, dtype = row.key[len("backbone_"):].rsplit("_", 1)
   with tempfile.TemporaryDirectory() as tmp:
     out = pathlib.Path(tmp) / "row.json"
     subprocess.run([sys.executable, __file__, f"--backbones={name}", f"--dtypes={dtype}",
-                    f"--batch_size={_batch_size()}", f"--steps={steps}", "--noisolate",
+                    f"--batch_size={batch_size}", f"--steps={steps}", "--noisolate",
                     f"--json_out={out}"], check=True)
     return json.loads(out.read_text())[0]
 
 
-def main(argv):
-  del argv
-  steps = benchmark_step._STEPS.value  # pylint: disable=protected-access
-  rows = backbone_rows(_batch_size(), tuple(_DTYPES.value), _BACKBONES.value)
+def main(argv=None) -> int:
+  parser = script_lib.parser(__doc__)
+  script_lib.add_list_flag(parser, "backbones", None, "backbones to run (default: all)")
+  script_lib.add_list_flag(parser, "dtypes", ["float32", "bfloat16"], "compute dtypes")
+  script_lib.add_step_flags(parser, "batch size of every row (0: 8)")
+  script_lib.add_bool_flag(parser, "isolate", True,
+                           "run each row in its own process (its own peak memory)")
+  parser.add_argument("--json_out", default=None, help="also write the results as JSON")
+  args = parser.parse_args(argv)
+  batch_size = args.batch_size or 8
+  rows = backbone_rows(batch_size, tuple(args.dtypes), args.backbones)
   if not rows:
-    raise ValueError(f"no backbone in {_BACKBONES.value}; known: "
+    raise ValueError(f"no backbone in {args.backbones}; known: "
                      f"{[name for name, _, _ in PAPER_BACKBONES]}")
   results = []
   for row in rows:
-    results.append(_measure_isolated(row, steps) if _ISOLATE.value
-                   else benchmark_step.measure(row, steps))
+    results.append(_measure_isolated(row, args.steps, batch_size) if args.isolate
+                   else benchmark_step.measure(row, args.steps))
     print(benchmark_step.format_table(results[-1:]).splitlines()[-1], flush=True)
-  if _JSON_OUT.value:
-    pathlib.Path(_JSON_OUT.value).write_text(json.dumps(results, indent=2) + "\n")
-  if _ISOLATE.value:
-    print(f"\n{jax.devices()[0].device_kind} ({jax.default_backend()}), {steps} timed steps "
-          "after a warm-up, one process per row")
+  if args.json_out:
+    io_utils.atomic_write_json(args.json_out, results)
+  if args.isolate:
+    print(f"\n{jax.devices()[0].device_kind} ({jax.default_backend()}), {args.steps} timed "
+          "steps after a warm-up, one process per row")
     print(benchmark_step.format_table(results))
+  return 0
 
 
 if __name__ == "__main__":
-  app.run(main)
+  sys.exit(main())

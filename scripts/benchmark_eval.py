@@ -17,7 +17,6 @@ aliases and modules are filled in for the run (they are not used by BoxEvaluator
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -26,7 +25,9 @@ import types
 
 import cv2
 import numpy as np
+import script_lib
 
+from wsol_jax import io_utils
 from wsol_jax.localization import evaluate_cams
 
 
@@ -117,7 +118,7 @@ def time_wsolevaluation(evaluation, scoremap_root, metadata_root, interval):
 
 
 def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser = script_lib.parser(__doc__)
   parser.add_argument("--num_images", type=int, default=100)
   parser.add_argument("--intervals", type=float, nargs="+", default=[0.01, 0.001])
   parser.add_argument("--backends", nargs="+", default=["reference", "fast"])
@@ -150,13 +151,12 @@ def main(argv=None) -> None:
 
   print(f"{args.num_images} synthetic 224x224 score maps, {os.cpu_count()} CPUs; speed-up: "
         "wsolevaluation's two passes / this row")
-  print("| evaluator | interval | seconds | images/s | speed-up | MaxBoxAcc | MaxBoxAccV2 |")
-  print("|---|---|---|---|---|---|---|")
-  for name, interval, seconds, v1, v2, speedup in rows:
-    cells = ["-" if x is None else f"{x:.2f}" for x in (v1, v2)]
-    up = "-" if speedup is None else f"{speedup:.1f}x"
-    print(f"| {name} | {interval} | {seconds:.2f} | {args.num_images / seconds:.1f} | {up} "
-          f"| {cells[0]} | {cells[1]} |")
+  score = lambda x: "-" if x is None else f"{x:.2f}"
+  print(io_utils.format_table(
+      ("evaluator", "interval", "seconds", "images/s", "speed-up", "MaxBoxAcc", "MaxBoxAccV2"),
+      [(name, interval, f"{seconds:.2f}", f"{args.num_images / seconds:.1f}",
+        "-" if speedup is None else f"{speedup:.1f}x", score(v1), score(v2))
+       for name, interval, seconds, v1, v2, speedup in rows]))
 
 
 if __name__ == "__main__":

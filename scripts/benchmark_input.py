@@ -17,24 +17,14 @@ import sys
 import tempfile
 import time
 
-from absl import app
-from absl import flags
 import cv2
 import numpy as np
 from PIL import Image
+import script_lib
 
+from wsol_jax import io_utils
 from wsol_jax.data import pipeline
 from wsol_jax.data import synthetic_render
-
-_NUM = flags.DEFINE_integer("num_images", 400, "Images in the temporary dataset.")
-_SOURCE = flags.DEFINE_integer("source_size", 320, "Side of the stored JPEGs.")
-_IMAGE = flags.DEFINE_integer("image_size", 224, "Model input side.")
-_RESIZE = flags.DEFINE_integer("resize_size", 256, "Resize side before the random crop.")
-_BATCH = flags.DEFINE_integer("batch_size", 32, "Batch size.")
-_BATCHES = flags.DEFINE_integer("batches", 25, "Timed batches per setting.")
-_WORKERS = flags.DEFINE_list("workers", ["0", "1", "2"], "Worker counts to time.")
-_THREADS = flags.DEFINE_integer("read_threads", 4, "data.read_threads (per process).")
-_KEEP = flags.DEFINE_string("work_dir", "", "Keep the temporary data here ('' = a temp dir).")
 
 
 def write_cub_layout(root: str, num: int, size: int) -> list[str]:
@@ -74,56 +64,66 @@ def decode_rate(paths: list[str]) -> float:
   return len(blobs) / (time.perf_counter() - start)
 
 
-def loader_rate(cfg, workers: int) -> tuple[float, float]:
-  """(images/s over the timed batches, seconds to the first batch)."""
+def loader_rate(cfg, workers: int, batch_size: int, batches: int) -> tuple[float, float]:
+  """(images/s over ``batches`` timed batches, seconds to the first batch)."""
   start = time.perf_counter()
-  it = iter(pipeline.make_train_loader(cfg, _BATCH.value, seed=0, shard_index=0, shard_count=1,
+  it = iter(pipeline.make_train_loader(cfg, batch_size, seed=0, shard_index=0, shard_count=1,
                                        worker_count=workers))
   next(it)
   first = time.perf_counter() - start
   for _ in range(3):  # Warm-up: fill the prefetch buffers.
     next(it)
   start = time.perf_counter()
-  for _ in range(_BATCHES.value):
+  for _ in range(batches):
     batch = next(it)
   elapsed = time.perf_counter() - start
-  assert batch["image"].shape[1] == _IMAGE.value
+  assert batch["image"].shape[1] == cfg.image_size
   if hasattr(it, "close"):
     it.close()
-  return _BATCHES.value * _BATCH.value / elapsed, first
+  return batches * batch_size / elapsed, first
 
 
-def main(argv):
-  del argv
-  work = _KEEP.value or tempfile.mkdtemp(prefix="wsol_bench_")
+def main(argv=None) -> int:
+  parser = script_lib.parser(__doc__)
+  parser.add_argument("--num_images", type=int, default=400, help="images in the temporary dataset")
+  parser.add_argument("--source_size", type=int, default=320, help="side of the stored JPEGs")
+  parser.add_argument("--image_size", type=int, default=224, help="model input side")
+  parser.add_argument("--resize_size", type=int, default=256,
+                      help="resize side before the random crop")
+  parser.add_argument("--batch_size", type=int, default=32)
+  parser.add_argument("--batches", type=int, default=25, help="timed batches per setting")
+  script_lib.add_list_flag(parser, "workers", [0, 1, 2], "worker counts to time", item_type=int)
+  parser.add_argument("--read_threads", type=int, default=4,
+                      help="data.read_threads (per process)")
+  parser.add_argument("--work_dir", default="",
+                      help="keep the temporary data here ('' = a temp dir, removed at the end)")
+  args = parser.parse_args(argv)
+  work = args.work_dir or tempfile.mkdtemp(prefix="wsol_bench_")
   try:
     t = time.perf_counter()
-    paths = write_cub_layout(os.path.join(work, "manual"), _NUM.value, _SOURCE.value)
-    print(f"wrote {len(paths)} JPEGs ({_SOURCE.value} px) in {time.perf_counter() - t:.1f}s")
+    paths = write_cub_layout(os.path.join(work, "manual"), args.num_images, args.source_size)
+    print(f"wrote {len(paths)} JPEGs ({args.source_size} px) in {time.perf_counter() - t:.1f}s")
     cfg = pipeline.default_data_config()
     cfg.update(name="cub", data_dir=os.path.join(work, "tfds"), manual_dir=os.path.join(
-        work, "manual"), image_size=_IMAGE.value, resize_size=_RESIZE.value,
-               read_threads=_THREADS.value, train_augment="random_crop")
+        work, "manual"), image_size=args.image_size, resize_size=args.resize_size,
+               read_threads=args.read_threads, train_augment="random_crop")
     t = time.perf_counter()
     pipeline.ensure_prepared(cfg)
     print(f"built cub-layout array_record in {time.perf_counter() - t:.1f}s")
 
-    rows = [("raw JPEG decode (OpenCV, 1 thread)", decode_rate(paths), float("nan"))]
-    for w in [int(v) for v in _WORKERS.value]:
-      rate, first = loader_rate(cfg, w)
-      rows.append((f"train loader, {w} worker(s), {_THREADS.value} read threads", rate, first))
-    print(f"\n{os.cpu_count()} CPU cores; {_SOURCE.value} px JPEG -> resize {_RESIZE.value} -> "
-          f"random crop {_IMAGE.value} + flip, batch {_BATCH.value}\n")
-    print(f"| {'setting':<48s} | {'images/s':>9s} | {'first batch (s)':>15s} |")
-    print(f"|{'-' * 50}|{'-' * 11}|{'-' * 17}|")
-    for name, rate, first in rows:
-      first_s = "" if np.isnan(first) else f"{first:.1f}"
-      print(f"| {name:<48s} | {rate:>9.0f} | {first_s:>15s} |")
+    rows = [("raw JPEG decode (OpenCV, 1 thread)", f"{decode_rate(paths):.0f}", "")]
+    for w in args.workers:
+      rate, first = loader_rate(cfg, w, args.batch_size, args.batches)
+      rows.append((f"train loader, {w} worker(s), {args.read_threads} read threads",
+                   f"{rate:.0f}", f"{first:.1f}"))
+    print(f"\n{os.cpu_count()} CPU cores; {args.source_size} px JPEG -> resize "
+          f"{args.resize_size} -> random crop {args.image_size} + flip, batch {args.batch_size}\n")
+    print(io_utils.format_table(("setting", "images/s", "first batch (s)"), rows))
   finally:
-    if not _KEEP.value:
+    if not args.work_dir:
       shutil.rmtree(work, ignore_errors=True)
   return 0
 
 
 if __name__ == "__main__":
-  sys.exit(app.run(main))
+  sys.exit(main())

@@ -23,47 +23,36 @@ local device (jit over a data-parallel mesh) with random uint8 images. Peak memo
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
-import pathlib
 import resource
 import sys
 import time
 from typing import Any, Callable
 
-from absl import app
-from absl import flags
 from absl import logging
 import jax
 import numpy as np
+import script_lib
 
 from wsol_jax import config_defaults
+from wsol_jax import io_utils
 from wsol_jax import runtime
 from wsol_jax.training import dryrun
 from wsol_jax.training import parallel
 from wsol_jax.training import method as base
 
 
-_ROWS = flags.DEFINE_list("rows", None, "Rows to run (default: all); see --list.")
-_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per row (after one warm-up step).")
-_LIST = flags.DEFINE_bool("list", False, "List the rows and exit.")
-_BATCH = flags.DEFINE_integer("batch_size", 0, "Global batch of the config rows (0: each config's "
-                              "own); e.g. a small one to try paper-scale rows on a CPU.")
-_VS_TORCH = flags.DEFINE_bool("vs_torch", False, "Time each row against its PyTorch twin "
-                              "(CAM rows: scripts/torch_twins.py) in alternating blocks.")
-_BLOCKS = flags.DEFINE_integer("blocks", 3, "--vs_torch: timed blocks of --steps steps per "
-                               "framework, alternating JAX, torch, JAX, ...")
-
 
 @dataclasses.dataclass(frozen=True)
 class Row:
   """One benchmarked step: ``key`` (for --rows), ``label`` (the table), images per step, and
-  ``build() -> (jitted step_fn, state, batch, rng)``; ``config`` and ``num_classes`` for a row
-  made from a config file (what ``--vs_torch`` builds the PyTorch twin from)."""
+  ``build(batch_size=0) -> (jitted step_fn, state, batch, rng)`` (``batch_size``: --batch_size,
+  0 for the row's own; SLT-Net's parts keep theirs); ``config`` and ``num_classes`` for a row made
+  from a config file (what ``--vs_torch`` builds the PyTorch twin from)."""
   key: str
   label: str
   images: int
-  build: Callable[[], tuple]
+  build: Callable[..., tuple]
   config: Any = None
   num_classes: int = 0
 
@@ -90,8 +79,8 @@ def config_row(key: str, config_file: str, num_classes: int, stage: str | None =
     config[section][field] = value
   label = f"{config.method} {config.model.backbone} {config.data.image_size}px {config.model.dtype}"
 
-  def build():
-    batch_size = _BATCH.value or config.train.batch_size
+  def build(batch_size: int = 0):
+    batch_size = batch_size or config.train.batch_size
     config.train.batch_size = batch_size
     runner = parallel.JitRunner()
     info = base.RunInfo(num_classes=num_classes, steps_per_epoch=100, train_size=100 * batch_size)
@@ -112,7 +101,7 @@ def config_row(key: str, config_file: str, num_classes: int, stage: str | None =
              config if stage is None else None, num_classes)
 
 
-CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = script_lib.CONFIGS
 ROWS: list[Row] = [
     config_row("cam_small_vgg", "synthetic_cam.py", num_classes=12),
     config_row("cam_vgg16", "cub_cam.py", num_classes=200),
@@ -138,7 +127,8 @@ def slt_rows(key: str, config_file: str, num_classes: int) -> list[Row]:
   tag = f"{config.model.backbone} {size}px b{batch_size}"
 
   def part(net: str, image_size: int):
-    def build():
+    def build(batch_size: int = 0):
+      del batch_size  # the parts keep the config's batch
       runner = parallel.JitRunner()
       method = base.get_method("slt")(config, info)
       batch = random_batch(batch_size, image_size, num_classes)
@@ -196,8 +186,8 @@ ROWS += [config_row("lchp_cub_mobilenet_init", "cub_lchp_mobilenet.py", num_clas
                     stage="refine")]
 
 
-def measure(row: Row, steps: int) -> dict:
-  step, state, batch, rng = row.build()
+def measure(row: Row, steps: int, batch_size: int = 0) -> dict:
+  step, state, batch, rng = row.build(batch_size)
   images = batch["image"].shape[0]  # the row's own, or --batch_size
   start = time.perf_counter()
   compiled = step.lower(state, batch, rng).compile()
@@ -215,19 +205,11 @@ def measure(row: Row, steps: int) -> dict:
           "steps_per_s": steps / elapsed, "images_per_s": steps * images / elapsed, "peak_gib": peak / 2**30, "memory": where}
 
 
-def table(header: tuple, rows: list[tuple]) -> str:
-  """Rows of strings as a text table, the first column left-aligned, the others right-aligned."""
-  widths = [max(len(str(x[i])) for x in [header] + rows) for i in range(len(header))]
-  line = lambda xs: " | ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
-                               for i, (x, w) in enumerate(zip(xs, widths)))
-  return "\n".join([line(header), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows])
-
-
 def format_table(results: list[dict]) -> str:
   header = ("step", "compile s", "steps/s", "images/s", "peak GiB", "memory")
   rows = [(r["row"], f"{r['compile_s']:.1f}", f"{r['steps_per_s']:.3f}",
            f"{r['images_per_s']:.1f}", f"{r['peak_gib']:.2f}", r["memory"]) for r in results]
-  return table(header, rows)
+  return io_utils.format_table(header, rows)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -235,12 +217,9 @@ def format_table(results: list[dict]) -> str:
 
 
 def load_torch_twins():
-  """scripts/torch_twins.py as a module (scripts are not a package); it imports torch lazily."""
-  spec = importlib.util.spec_from_file_location(
-      "torch_twins", pathlib.Path(__file__).with_name("torch_twins.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  """scripts/torch_twins.py (it imports torch lazily)."""
+  import torch_twins  # pylint: disable=import-outside-toplevel
+  return torch_twins
 
 
 def _usage() -> np.ndarray:
@@ -260,7 +239,7 @@ def timed_block(step: Callable[[], Any], steps: int) -> tuple[list[float], np.nd
   return walls, _usage() - start
 
 
-def jax_and_torch_steps(row: Row) -> dict:
+def jax_and_torch_steps(row: Row, batch_size: int = 0) -> dict:
   """The row's compiled JAX step and its PyTorch twin's, as argument-less callables on one random
   batch (the same images and labels), plus what was learned building them."""
   if row.config is None or row.config.method != "cam":
@@ -268,7 +247,7 @@ def jax_and_torch_steps(row: Row) -> dict:
   twins = load_torch_twins()
   torch = twins.torch_module()
   torch.set_num_threads(len(os.sched_getaffinity(0)))
-  step, state, batch, rng = row.build()
+  step, state, batch, rng = row.build(batch_size)
   images = int(batch["image"].shape[0])
   start = time.perf_counter()
   compiled = step.lower(state, batch, rng).compile()
@@ -296,10 +275,10 @@ def jax_and_torch_steps(row: Row) -> dict:
           "params": (jax_params, twins.parameter_count(model)), "losses": (jax_loss, torch_loss)}
 
 
-def measure_vs_torch(row: Row, steps: int, blocks: int) -> list[dict]:
+def measure_vs_torch(row: Row, steps: int, blocks: int, batch_size: int = 0) -> list[dict]:
   """``blocks`` blocks of ``steps`` steps, JAX then torch, alternating -> one result per
   framework: median/min step s, and CPU user/system s and minor faults per step."""
-  built = jax_and_torch_steps(row)
+  built = jax_and_torch_steps(row, batch_size)
   walls = {"jax": [], "torch": []}
   usage = {"jax": np.zeros(4), "torch": np.zeros(4)}
   for _ in range(blocks):
@@ -337,18 +316,27 @@ def format_vs_torch(results: list[dict]) -> str:
       rows.append(("", "jax/torch", "", "", ratio(lambda z: z["median_s"]),
                    ratio(lambda z: z["min_s"]), ratio(lambda z: z["user_s"] + z["sys_s"]),
                    ratio(lambda z: z["user_s"]), ratio(lambda z: z["sys_s"]), "", ""))
-  return table(header, rows)
+  return io_utils.format_table(header, rows)
 
 
-def main(argv):
-  del argv
+def main(argv=None) -> int:
+  parser = script_lib.parser(__doc__)
+  script_lib.add_list_flag(parser, "rows", None, "rows to run (default: all); see --list")
+  script_lib.add_step_flags(parser, "global batch of the config rows (0: each config's own); e.g. "
+                                    "a small one to try paper-scale rows on a CPU")
+  script_lib.add_bool_flag(parser, "list", False, "list the rows and exit")
+  script_lib.add_bool_flag(parser, "vs_torch", False, "time each row against its PyTorch twin "
+                           "(CAM rows: scripts/torch_twins.py) in alternating blocks")
+  parser.add_argument("--blocks", type=int, default=3, help="--vs_torch: timed blocks of --steps "
+                      "steps per framework, alternating JAX, torch, JAX, ...")
+  args = parser.parse_args(argv)
   runtime.configure_jax()  # before the backend starts: it may add XLA:CPU flags
-  if _LIST.value:
+  if args.list:
     print("\n".join(f"{row.key}: {row.label}" for row in ROWS))
     return 0
   chosen = ROWS
-  if _ROWS.value:
-    wanted = [name.strip() for name in _ROWS.value]
+  if args.rows:
+    wanted = args.rows
     chosen = [next(r for r in ROWS if r.key == name) for name in wanted
               if any(r.key == name for r in ROWS)]
     if len(chosen) != len(wanted):
@@ -357,12 +345,12 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   print(f"{jax.device_count()} x {jax.devices()[0].device_kind}, jax {jax.__version__}, "
         f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-  if _VS_TORCH.value:
-    return main_vs_torch(chosen)
-  print(f"{_STEPS.value} timed steps")
+  if args.vs_torch:
+    return main_vs_torch(chosen, args)
+  print(f"{args.steps} timed steps")
   results = []
   for row in chosen:
-    results.append(measure(row, _STEPS.value))
+    results.append(measure(row, args.steps, args.batch_size))
     print(format_table(results[-1:]).splitlines()[-1], flush=True)
   results += sum_of_parts(results)
   print()
@@ -370,15 +358,15 @@ def main(argv):
   return 0
 
 
-def main_vs_torch(chosen: list[Row]) -> int:
+def main_vs_torch(chosen: list[Row], args) -> int:
   twins = load_torch_twins()
   torch = twins.torch_module()
   print(f"torch {torch.__version__}, {len(os.sched_getaffinity(0))} threads each; "
-        f"{_BLOCKS.value} alternating blocks of {_STEPS.value} steps per framework; "
+        f"{args.blocks} alternating blocks of {args.steps} steps per framework; "
         "CPU s, user s, sys s and faults (minor page faults, thousands) are per step")
   results = []
   for row in chosen:
-    results += measure_vs_torch(row, _STEPS.value, _BLOCKS.value)
+    results += measure_vs_torch(row, args.steps, args.blocks, args.batch_size)
     donated = results[-2]["donated"]
     if donated < 1:
       print(f"warning: {row.key}: only {donated:.0%} of the state's buffers were donated")
@@ -389,4 +377,4 @@ def main_vs_torch(chosen: list[Row]) -> int:
 
 
 if __name__ == "__main__":
-  app.run(lambda argv: sys.exit(main(argv)))
+  sys.exit(main())

@@ -14,8 +14,6 @@ A wrong layout import (transposed kernels, wrong padding or scaling) scores near
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
 import sys
 import time
@@ -26,7 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 from PIL import Image
+import script_lib
 
+from wsol_jax import io_utils
 from wsol_jax.data import decode
 from wsol_jax.models import get_backbone, pretrained
 
@@ -97,7 +97,7 @@ def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
 
 
 def main(argv=None) -> dict:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser = script_lib.parser(__doc__)
   parser.add_argument("--arch", required=True, help="backbone name, e.g. mobilenet_v1_075, vgg16")
   parser.add_argument("--weights", required=True, help="weights file or name (torchvision:vgg16)")
   parser.add_argument("--tiny_imagenet", required=True, type=pathlib.Path)
@@ -106,9 +106,7 @@ def main(argv=None) -> dict:
   parser.add_argument("--limit", type=int, default=0, help="use the first N val photos (0 = all)")
   parser.add_argument("--batch_size", type=int, default=50)
   args = parser.parse_args(argv)
-  for path in (args.tiny_imagenet, args.synsets):
-    if not path.is_file():
-      raise FileNotFoundError(f"{path} does not exist")
+  script_lib.require_paths(args.tiny_imagenet, args.synsets)
 
   start = time.time()
   names, images, labels = read_tiny_val(args.tiny_imagenet, read_synsets(args.synsets), args.limit)
@@ -122,8 +120,7 @@ def main(argv=None) -> dict:
         f"top-1 {100 * result['top1']:.1f}%  top-5 {100 * result['top5']:.1f}%  "
         f"({result['seconds']} s)")
   if args.out is not None:
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    io_utils.atomic_write_json(args.out, result)
   return result
 
 

@@ -33,17 +33,14 @@ GT box red, the method's box green (LCHP: Algorithm 1's attention map and pseudo
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
+import functools
 import sys
-import time
 
 import numpy as np
+import script_lib
 
-from wsol_jax import runtime
+from wsol_jax import io_utils
 
-CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
 METHODS = ("cam", "slt", "lchp")
 METRICS = ("top1_cls", "top1_loc", "gt_known_loc", "MaxBoxAcc", "MaxBoxAccV2")
 LABELS = {"top1_cls": "Top-1 CLS", "top1_loc": "Top-1 LOC", "gt_known_loc": "GT-known LOC",
@@ -59,15 +56,14 @@ ROWS = {"cam": ("cam", "", False),
 
 
 def make_config(method: str, args, seed: int):
-  from wsol_jax import config_defaults  # pylint: disable=import-outside-toplevel
-  config = config_defaults.load_config_file(os.path.join(CONFIGS, f"cub_{method}_mobilenet.py"))
+  """``method``'s CPU recipe on ``--manual_dir`` from ``--weights`` at ``seed``, then ``--set``."""
   # Only the final evaluation (the table's) runs: the recipes' per-epoch ones cost SLT-Net's and
   # LCHP's runs minutes each and change nothing they train.
-  overrides = {"data.manual_dir": args.manual_dir, "model.pretrained": args.weights,
-               "seed": seed, "train.progress_bar": False, "train.eval_every_epochs": 0.0}
-  overrides.update(dict(config_defaults.parse_override(s) for s in args.set))
-  config_defaults.apply_overrides(config, overrides)
-  return config
+  return script_lib.load_config(
+      script_lib.CONFIGS / f"cub_{method}_mobilenet.py",
+      {"data.manual_dir": args.manual_dir, "model.pretrained": args.weights, "seed": seed,
+       "train.progress_bar": False, "train.eval_every_epochs": 0.0},
+      script_lib.set_overrides(args))
 
 
 def row_metrics(results: dict, prefix: str, is_box: bool) -> dict[str, float]:
@@ -126,9 +122,10 @@ def figure_row(config, workdir: str, method: str, images: np.ndarray,
   return tiles
 
 
-def write_figure(args, seed: int, path: str, num_images: int = 8) -> str:
-  """``path``: one row per method of ``args.methods`` (seed ``seed``), the same ``num_images``
-  test images (evenly spaced over the test split) in every row."""
+def write_figure(args, runner: script_lib.SeedRunner, seed: int, path: str,
+                 num_images: int = 8) -> str:
+  """``path``: one row per method of ``args.methods`` (seed ``seed``, its run in ``runner``), the
+  same ``num_images`` test images (evenly spaced over the test split) in every row."""
   from wsol_jax import drawing  # pylint: disable=import-outside-toplevel
   from wsol_jax.data import pipeline  # pylint: disable=import-outside-toplevel
   rows, labels = [], []
@@ -138,90 +135,70 @@ def write_figure(args, seed: int, path: str, num_images: int = 8) -> str:
       batch = next(iter(pipeline.make_eval_loader(config.data, num_images,
                                                   num_records=num_images)))
       images, gt_boxes = np.asarray(batch["image"]), np.asarray(batch["bboxes"])[:, 0]
-    rows.append(figure_row(config, os.path.join(args.workdir, method, f"seed{seed}"), method,
-                           images, gt_boxes))
+    rows.append(figure_row(config, runner.run_dir(method, seed), method, images, gt_boxes))
     labels.append(method)
   drawing.save_png(path, drawing.grid(rows, row_labels=labels))
   return path
 
 
-def collect(per_run: dict[tuple[str, int], dict], methods,
-            seeds) -> dict[str, dict[str, list[float]]]:
-  """{(method, seed): results} -> {row: {metric: [per seed]}}."""
+def collect(runs: dict[str, list[script_lib.Run]]) -> dict[str, dict[str, list[float]]]:
+  """{method: [its Run per seed]} -> {row: {metric: [per seed]}}."""
   table = {}
   for row, (method, prefix, is_box) in ROWS.items():
-    if method not in methods:
+    if method not in runs:
       continue
     cells = {}
-    for seed in seeds:
-      for k, v in row_metrics(per_run[(method, seed)], prefix, is_box).items():
+    for run in runs[method]:
+      for k, v in row_metrics(run.results, prefix, is_box).items():
         cells.setdefault(k, []).append(v)
     table[row] = cells
   return table
 
 
-def spread(values) -> float:
-  return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
 def format_table(table: dict[str, dict[str, list[float]]]) -> str:
+  """Each cell: the mean, ±the sample standard deviation, [the per-seed values]."""
   columns = list(METRICS) + ["centre_spread"]
-  cell = lambda v: (f"{np.mean(v):.2f} ±{spread(v):.2f} [" + ", ".join(f"{x:.2f}" for x in v)
-                    + "]") if v else "-"
-  rows = [[row] + [cell(cells.get(c, [])) for c in columns] for row, cells in table.items()]
-  header = ["row"] + [LABELS[c] for c in columns]
-  widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-  fmt = lambda r: " | ".join(str(v).ljust(w) for v, w in zip(r, widths))
-  return "\n".join([fmt(header), "-+-".join("-" * w for w in widths)] + [fmt(r) for r in rows])
+
+  def cell(values):
+    if not values:
+      return "-"
+    s = script_lib.summarize(values)
+    return f"{s.mean:.2f} ±{s.std:.2f} [" + ", ".join(f"{x:.2f}" for x in s.values) + "]"
+
+  return io_utils.format_table(["row"] + [LABELS[c] for c in columns],
+                               [[row] + [cell(cells.get(c, [])) for c in columns]
+                                for row, cells in table.items()])
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--manual_dir", required=True, help="the CUB archive's folder")
-  parser.add_argument("--weights", required=True, help="the ImageNet MobileNet .h5 file")
-  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+  parser = script_lib.parser(__doc__)
+  script_lib.add_data_flags(parser)
+  script_lib.add_seed_run_flags(parser, out_help="the JSON file written at the end",
+                                runs_suffix="_runs", set_example="train.num_epochs=1")
   parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-  parser.add_argument("--workdir", default="",
-                      help="runs live in WORKDIR/<method>/seed<s> (default: --out's path without "
-                           "'.json' + '_runs')")
-  parser.add_argument("--out", required=True, help="the JSON file written at the end")
-  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="config override for every run (e.g. train.num_epochs=1)")
   parser.add_argument("--figure", default="",
                       help="also draw this PNG: the same 8 test images for every method (the "
                            "first seed's runs): heat map, GT box red, the method's box green")
   args = parser.parse_args(argv)
-  args.workdir = args.workdir or os.path.splitext(args.out)[0] + "_runs"
-  runtime.configure_jax(compilation_cache_dir=os.path.join(args.workdir, "jax_cache"))
-  for path in (args.manual_dir, args.weights):
-    if not os.path.exists(path):
-      raise FileNotFoundError(f"{path} does not exist")
-  per_run, minutes = {}, {}
-  for method in args.methods:
-    for seed in args.seeds:
-      config = make_config(method, args, seed)
-      workdir = os.path.join(args.workdir, method, f"seed{seed}")
-      start = time.time()
-      print(f"--- {method} seed {seed}: {workdir}", flush=True)
-      per_run[(method, seed)] = run_results(config, workdir)
-      minutes[f"{method}/seed{seed}"] = (time.time() - start) / 60
-      print(f"--- {method} seed {seed}: {minutes[f'{method}/seed{seed}']:.1f} min", flush=True)
+  runner = script_lib.SeedRunner(script_lib.runs_dir(args), results_fn=run_results)
+  script_lib.require_paths(args.manual_dir, args.weights)
+  runs = runner.run_all([(m, functools.partial(make_config, m, args)) for m in args.methods],
+                        args.seeds)
 
-  table = collect(per_run, args.methods, args.seeds)
+  table = collect(runs)
   out = dict(table)
   out["_meta"] = {"seeds": list(args.seeds), "methods": list(args.methods),
                   "manual_dir": args.manual_dir, "weights": args.weights,
-                  "overrides": list(args.set), "minutes_this_call": minutes,
+                  "overrides": list(args.set),
+                  "minutes_this_call": {f"{r.name}/seed{r.seed}": r.seconds / 60
+                                        for method_runs in runs.values() for r in method_runs},
                   "spread": "sample standard deviation over seeds"}
-  tmp = args.out + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(out, f, indent=2)
-  os.replace(tmp, args.out)
+  io_utils.atomic_write_json(args.out, out)
   print(f"\ntest split, {len(args.seeds)} seed(s): mean ±spread [per seed]\n"
         + format_table(table), flush=True)
   print(f"wrote {args.out}", flush=True)
   if args.figure:
-    print(f"wrote {write_figure(args, args.seeds[0], args.figure)}", flush=True)
+    print(f"wrote {write_figure(args, runner, args.seeds[0], args.figure)}", flush=True)
   return 0
 
 

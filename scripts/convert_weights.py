@@ -14,16 +14,15 @@ output is written to a temporary file and renamed, so an interrupted run leaves 
 
 from __future__ import annotations
 
-import argparse
-import os
 import pathlib
-import tempfile
 
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import script_lib
 
+from wsol_jax import io_utils
 from wsol_jax.models import get_backbone, pretrained, weight_sources
 
 
@@ -40,18 +39,6 @@ def verify(weights: str, arch: str) -> str:
   return report.summary()
 
 
-def _write_atomic(out: pathlib.Path, write) -> None:
-  out.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix + ".part")
-  os.close(fd)
-  try:
-    write(tmp)
-    os.replace(tmp, out)
-  finally:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-
-
 def convert(weights: str, arch: str, out: pathlib.Path) -> None:
   family, _ = pretrained.family_of(arch)
   source = pretrained.default_source(arch) if weights == "imagenet" else weights
@@ -60,20 +47,20 @@ def convert(weights: str, arch: str, out: pathlib.Path) -> None:
   if out.suffix == ".safetensors":
     if path.suffix.lower() == ".h5":
       raise ValueError(f"{path} is a Keras file: convert it to .msgpack instead")
-    from safetensors.numpy import save_file  # pylint: disable=import-outside-toplevel
+    from safetensors.numpy import save  # pylint: disable=import-outside-toplevel
     state = {k: np.ascontiguousarray(v) for k, v in pretrained.read_state_dict(path).items()}
-    _write_atomic(out, lambda tmp: save_file(state, tmp))
+    data = save(state)
   elif out.suffix == ".msgpack":
     tree = flax.traverse_util.unflatten_dict(pretrained.read_converted(path, family))
     data = flax.serialization.msgpack_serialize(tree)
-    _write_atomic(out, lambda tmp: pathlib.Path(tmp).write_bytes(data))
   else:
     raise ValueError(f"--out must end in .safetensors or .msgpack, got {out.name!r}")
+  io_utils.atomic_write(out, lambda f: f.write(data), "wb")
   print(f"wrote {out}")
 
 
 def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser = script_lib.parser(__doc__)
   parser.add_argument("--arch", required=True, help="backbone name, e.g. vgg16, mobilenet_v1_075")
   parser.add_argument("--weights", required=True,
                       help="a file, a name such as torchvision:vgg16, or 'imagenet'")

@@ -17,16 +17,14 @@ this bounds what pooling allows; it is evidence for the default ``pooling`` (doc
 
 from __future__ import annotations
 
-import argparse
-import os
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import script_lib
 
-from wsol_jax import config_defaults
+from wsol_jax import io_utils
 from wsol_jax import runtime
 from wsol_jax.data import pipeline
 from wsol_jax.localization import boxes as box_lib
@@ -36,8 +34,7 @@ from wsol_jax.methods.lchp import losses
 from wsol_jax.models import heads
 from wsol_jax.models import regressor as regressor_lib
 
-CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs",
-                      "cub_lchp_mobilenet.py")
+CONFIG = script_lib.CONFIGS / "cub_lchp_mobilenet.py"
 
 
 class _Identity(nn.Module):
@@ -98,17 +95,14 @@ def train_head(pooling: str, lr: float, epochs: int, hidden: int, train_feats, t
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--manual_dir", required=True, help="CUB archive folder (e.g. cub25)")
-  parser.add_argument("--weights", required=True, help="ImageNet MobileNetV1-0.75 .h5")
+  parser = script_lib.parser(__doc__)
+  script_lib.add_data_flags(parser)
   parser.add_argument("--epochs", type=int, default=8)
-  parser.add_argument("--rows", nargs="+", default=["avg:2e-3", "avg:2e-4", "flatten:2e-3",
-                                                    "flatten:2e-4", "flatten:2e-5"],
-                      help="pooling:lr")
+  script_lib.add_list_flag(parser, "rows", ["avg:2e-3", "avg:2e-4", "flatten:2e-3", "flatten:2e-4",
+                                            "flatten:2e-5"], "heads as pooling:lr")
   args = parser.parse_args(argv)
   runtime.configure_jax()
-  config = config_defaults.load_config_file(CONFIG)
-  config_defaults.apply_overrides(config, {"data.manual_dir": args.manual_dir,
+  config = script_lib.load_config(CONFIG, {"data.manual_dir": args.manual_dir,
                                            "model.pretrained": args.weights})
   model = common.build_regressor(config, config.lchp.regressor)
   sample = next(iter(pipeline.make_eval_loader(config.data, 1, split="train")))["image"]
@@ -120,16 +114,18 @@ def main(argv=None) -> int:
   test_feats, test_boxes, size = split_features(config, feature_fn, "test")
   print(f"features {train_feats.shape[1:]}: {len(train_feats)} train / {len(test_feats)} test "
         f"images, {args.epochs} epochs")
-  print(f"{'head':<24} | centre spread | GT-known")
+  rows = []
   for row in args.rows:
     pooling, lr = row.split(":")
     predict = train_head(pooling, float(lr), args.epochs, config.lchp.regressor.hidden_units,
                          train_feats, train_boxes, alpha=config.lchp.alpha)
     pred = predict(test_feats)
-    print(f"{pooling + ' lr ' + lr:<24} | {metrics.centre_spread(pred, test_boxes):13.2f} | "
-          f"{gt_known(pred, test_boxes, size):8.1f}", flush=True)
+    rows.append([f"{pooling} lr {lr}", f"{metrics.centre_spread(pred, test_boxes):.2f}",
+                 f"{gt_known(pred, test_boxes, size):.1f}"])
+    print(f"{rows[-1][0]}: centre spread {rows[-1][1]}, GT-known {rows[-1][2]}", flush=True)
   mean_box = np.broadcast_to(train_boxes.mean(0), test_boxes.shape)
-  print(f"{'mean training box':<24} | {0.0:13.2f} | {gt_known(mean_box, test_boxes, size):8.1f}")
+  rows.append(["mean training box", f"{0.0:.2f}", f"{gt_known(mean_box, test_boxes, size):.1f}"])
+  print(io_utils.format_table(["head", "centre spread", "GT-known"], rows))
   return 0
 
 

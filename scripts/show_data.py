@@ -13,11 +13,8 @@ synthetic part box (stored view only). Other datasets: ``--layout=grid``.
 from __future__ import annotations
 
 import io
-import os
 import sys
 
-from absl import app
-from absl import flags
 import matplotlib
 
 matplotlib.use("Agg")
@@ -25,39 +22,45 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from matplotlib import patches  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 from PIL import Image  # pylint: disable=g-import-not-at-top
+import script_lib  # pylint: disable=g-import-not-at-top
 
+from wsol_jax import io_utils  # pylint: disable=g-import-not-at-top
 from wsol_jax.data import pipeline  # pylint: disable=g-import-not-at-top
 from wsol_jax.data import synthetic_render  # pylint: disable=g-import-not-at-top
 from wsol_jax.data import transforms  # pylint: disable=g-import-not-at-top
 
-_DATASET = flags.DEFINE_string("dataset", "synthetic_wsol", "Dataset name.")
-_DATA_DIR = flags.DEFINE_string("data_dir", "", "TFDS data dir ('' = default).")
-_CONFIG = flags.DEFINE_string("builder_config", "", "Builder config ('' = default).")
-_SPLIT = flags.DEFINE_string("split", "train", "Split to show.")
-_OUT = flags.DEFINE_string("out", "contact_sheet.png", "Output PNG.")
-_LAYOUT = flags.DEFINE_enum("layout", "", ["", "groups", "grid"],
-                            "'groups' (synthetic_wsol: rows = groups, columns = classes) or "
-                            "'grid'; '' picks by dataset.")
-_PER_CLASS = flags.DEFINE_integer("per_class", 2, "groups layout: examples per class.")
-_NUM = flags.DEFINE_integer("num", 16, "grid layout: number of examples.")
-_AUGMENT = flags.DEFINE_string("train_augment", "", "Override data.train_augment.")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 0, "Override data.image_size (and resize_size "
-                                   "= image_size * 8 / 7).")
-_SEED = flags.DEFINE_integer("seed", 0, "Augmentation seed.")
-
 _GREEN, _YELLOW = "#33ff33", "#ffd21f"
 
 
-def _data_config():
+def _flags():
+  parser = script_lib.parser(__doc__)
+  parser.add_argument("--dataset", default="synthetic_wsol", help="dataset name")
+  parser.add_argument("--data_dir", default="", help="TFDS data dir ('' = default)")
+  parser.add_argument("--builder_config", default="", help="builder config ('' = default)")
+  parser.add_argument("--split", default="train", help="split to show")
+  parser.add_argument("--out", default="contact_sheet.png", help="output PNG")
+  parser.add_argument("--layout", default="", choices=["", "groups", "grid"],
+                      help="'groups' (synthetic_wsol: rows = groups, columns = classes) or "
+                           "'grid'; '' picks by dataset")
+  parser.add_argument("--per_class", type=int, default=2, help="groups layout: examples per class")
+  parser.add_argument("--num", type=int, default=16, help="grid layout: number of examples")
+  parser.add_argument("--train_augment", default="", help="override data.train_augment")
+  parser.add_argument("--image_size", type=int, default=0,
+                      help="override data.image_size (and resize_size = image_size * 8 / 7)")
+  parser.add_argument("--seed", type=int, default=0, help="augmentation seed")
+  return parser
+
+
+def _data_config(args):
   cfg = pipeline.default_data_config()
-  cfg.name, cfg.data_dir, cfg.builder_config = _DATASET.value, _DATA_DIR.value, _CONFIG.value
-  if _IMAGE_SIZE.value:
-    cfg.image_size = _IMAGE_SIZE.value
-    cfg.resize_size = _IMAGE_SIZE.value * 8 // 7
+  cfg.name, cfg.data_dir, cfg.builder_config = args.dataset, args.data_dir, args.builder_config
+  if args.image_size:
+    cfg.image_size = args.image_size
+    cfg.resize_size = args.image_size * 8 // 7
   elif cfg.name != "synthetic_wsol":
     cfg.image_size, cfg.resize_size = 224, 256
-  if _AUGMENT.value:
-    cfg.train_augment = _AUGMENT.value
+  if args.train_augment:
+    cfg.train_augment = args.train_augment
   return cfg
 
 
@@ -98,21 +101,21 @@ def _views(example, train_tf, rng):
   return (example["image"], boxes, colours), (row["image"], aug_boxes, [_GREEN] * len(aug_boxes))
 
 
-def main(argv):
-  del argv
-  cfg = _data_config()
+def main(argv=None) -> int:
+  args = _flags().parse_args(argv)
+  cfg = _data_config(args)
   builder = pipeline.ensure_prepared(cfg)
-  source = builder.as_data_source(_SPLIT.value)
+  source = builder.as_data_source(args.split)
   names = builder.info.features["label"].names
   if builder.info.metadata and builder.info.metadata.get("descriptions"):  # tiny_imagenet: words.
     names = [d.split(",")[0] or n for n, d in zip(names, builder.info.metadata["descriptions"])]
   train_tf = transforms.TrainTransform(pipeline.transform_spec(cfg))
-  rng = np.random.default_rng(_SEED.value)
-  layout = _LAYOUT.value or ("groups" if cfg.name == "synthetic_wsol" else "grid")
+  rng = np.random.default_rng(args.seed)
+  layout = args.layout or ("groups" if cfg.name == "synthetic_wsol" else "grid")
 
   if layout == "groups":
     spec = builder.builder_config.render_spec()
-    groups, parts, per = spec.num_groups, spec.classes_per_group, _PER_CLASS.value
+    groups, parts, per = spec.num_groups, spec.classes_per_group, args.per_class
     picked = _pick(source, len(names), per)
     block = 2 * per  # Columns per class: (stored, train view) x examples.
     ratios = []
@@ -142,7 +145,7 @@ def main(argv):
         "(shared body shape + texture), columns = classes (only the small part differs). "
         "Green: object box; yellow: part box.", fontsize=9, y=0.985)
   else:
-    n = _NUM.value
+    n = args.num
     cols = 8
     rows = int(np.ceil(2 * n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.75 * rows + 0.5), squeeze=False)
@@ -156,18 +159,17 @@ def main(argv):
       b.axis("on")
       _show(a, *stored, title=names[int(ex["label"])][:22])
       _show(b, *augmented, title="train view")
-    fig.suptitle(f"{cfg.name}/{_SPLIT.value}: stored | train view ({cfg.train_augment}, "
+    fig.suptitle(f"{cfg.name}/{args.split}: stored | train view ({cfg.train_augment}, "
                  f"{cfg.image_size} px), green: boxes", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
-  os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
   buf = io.BytesIO()
   fig.savefig(buf, format="png", dpi=110)
   # A 256-colour palette keeps the figure ~4x smaller with no visible change (repo-friendly).
   sheet = Image.open(buf).convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
-  sheet.save(_OUT.value, optimize=True)
-  print(f"wrote {_OUT.value}")
+  io_utils.atomic_write(args.out, lambda f: sheet.save(f, format="PNG", optimize=True), "wb")
+  print(f"wrote {args.out}")
   return 0
 
 
 if __name__ == "__main__":
-  sys.exit(app.run(main))
+  sys.exit(main())

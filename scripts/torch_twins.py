@@ -30,7 +30,7 @@ def torch_module():
 
 
 def _layers(torch):
-  """The twin's ``nn.Module`` classes, built once torch is imported."""
+  """The twin's backbone builders and localizer class, made once torch is imported."""
   nn, F = torch.nn, torch.nn.functional
 
   class TFSameConv(nn.Conv2d):
@@ -44,49 +44,45 @@ def _layers(torch):
       return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, None, self.stride, 0, 1,
                       self.groups)
 
-  class MobileNetV1(nn.Module):
+  class Features(nn.Module):
+    """A backbone twin: ``features`` (``nn.Sequential`` of ``layers``), ``out_channels`` wide."""
+
+    def __init__(self, layers, out_channels: int):
+      super().__init__()
+      self.features = nn.Sequential(*layers)
+      self.out_channels = out_channels
+
+    def forward(self, x):
+      return self.features(x)
+
+  def mobilenet_v1(width: float, last_stride: int) -> Features:
     """wsol_jax.models.mobilenet.MobileNetV1's 'features' output: [B, C, H/16 or H/32, ...]."""
+    layers, channels = [], int(32 * width)
 
-    def __init__(self, width: float, last_stride: int):
-      super().__init__()
-      layers, channels = [], int(32 * width)
+    def conv_bn(in_ch, out_ch, kernel, stride, groups=1):
+      # BatchNorm: Flax momentum 0.9 = PyTorch 0.1; Keras's epsilon 1e-3.
+      return [TFSameConv(in_ch, out_ch, kernel, stride, groups=groups, bias=False),
+              nn.BatchNorm2d(out_ch, eps=mobilenet._BN_EPS, momentum=0.1), nn.ReLU6()]
 
-      def conv_bn(in_ch, out_ch, kernel, stride, groups=1):
-        # BatchNorm: Flax momentum 0.9 = PyTorch 0.1; Keras's epsilon 1e-3.
-        return [TFSameConv(in_ch, out_ch, kernel, stride, groups=groups, bias=False),
-                nn.BatchNorm2d(out_ch, eps=mobilenet._BN_EPS, momentum=0.1), nn.ReLU6()]
+    layers += conv_bn(3, channels, 3, 2)
+    for i, (filters, stride) in enumerate(mobilenet._BLOCKS, start=1):
+      stride = last_stride if i == 12 else stride
+      out = int(filters * width)
+      layers += conv_bn(channels, channels, 3, stride, groups=channels)
+      layers += conv_bn(channels, out, 1, 1)
+      channels = out
+    return Features(layers, channels)
 
-      layers += conv_bn(3, channels, 3, 2)
-      for i, (filters, stride) in enumerate(mobilenet._BLOCKS, start=1):
-        stride = last_stride if i == 12 else stride
-        out = int(filters * width)
-        layers += conv_bn(channels, channels, 3, stride, groups=channels)
-        layers += conv_bn(channels, out, 1, 1)
-        channels = out
-      self.features = nn.Sequential(*layers)
-      self.out_channels = channels
-
-    def forward(self, x):
-      return self.features(x)
-
-  class VGG16(nn.Module):
+  def vgg16() -> Features:
     """torchvision's vgg16 features without pool5 (wsol_jax.models.vgg.VGG16's 'features')."""
-
-    def __init__(self):
-      super().__init__()
-      layers, in_ch = [], 3
-      cfg = vgg._CFG_D[:-1]  # no pool5
-      for width in cfg:
-        if width == "M":
-          layers.append(nn.MaxPool2d(2, 2))
-        else:
-          layers += [nn.Conv2d(in_ch, width, 3, 1, 1), nn.ReLU(inplace=True)]
-          in_ch = width
-      self.features = nn.Sequential(*layers)
-      self.out_channels = in_ch
-
-    def forward(self, x):
-      return self.features(x)
+    layers, in_ch = [], 3
+    for width in vgg._CFG_D[:-1]:  # no pool5
+      if width == "M":
+        layers.append(nn.MaxPool2d(2, 2))
+      else:
+        layers += [nn.Conv2d(in_ch, width, 3, 1, 1), nn.ReLU(inplace=True)]
+        in_ch = width
+    return Features(layers, in_ch)
 
   class Localizer(nn.Module):
     """Backbone + CAM head (conv 3x3/``head_channels`` + ReLU if > 0, GAP, FC) -> logits."""
@@ -118,21 +114,21 @@ def _layers(torch):
         x = F.relu(self.head_conv(x))
       return self.fc(x.mean(dim=(2, 3)))
 
-  return MobileNetV1, VGG16, Localizer
+  return mobilenet_v1, vgg16, Localizer
 
 
 def localizer_twin(config, num_classes: int):
   """The PyTorch twin (train mode, channels_last) of ``config``'s CAM localizer."""
   torch = torch_module()
-  mobilenet_cls, vgg_cls, localizer_cls = _layers(torch)
+  make_mobilenet, make_vgg16, localizer_cls = _layers(torch)
   name, kwargs = config.model.backbone, dict(config.model.backbone_kwargs)
   if name == "vgg16":
     if kwargs.get("large_feature_map"):
       raise ValueError("torch twin: vgg16 large_feature_map is not twinned")
-    backbone, input_norm = vgg_cls(), kwargs.get("input_norm", "imagenet")
+    backbone, input_norm = make_vgg16(), kwargs.get("input_norm", "imagenet")
   elif name.startswith("mobilenet_v1_"):
     width = {"050": 0.5, "075": 0.75, "100": 1.0}[name.rsplit("_", 1)[1]]
-    backbone = mobilenet_cls(width, int(kwargs.get("last_stride", 2)))
+    backbone = make_mobilenet(width, int(kwargs.get("last_stride", 2)))
     input_norm = kwargs.get("input_norm", "inception")
   else:
     raise ValueError(f"torch twin: backbone {name!r} is not one of {TWIN_BACKBONES}")

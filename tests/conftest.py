@@ -13,8 +13,16 @@ os.environ.setdefault("TFDS_DATA_DIR", "/nonexistent-tfds-data-dir")
 os.environ.setdefault("NO_GCE_CHECK", "true")
 
 import pathlib
+import sys
 
 import pytest
+
+# The shared test helpers (tests/helpers/) import as plain modules: ``import loop_testlib``.
+HELPERS = pathlib.Path(__file__).resolve().parent / "helpers"
+if str(HELPERS) not in sys.path:
+  sys.path.insert(0, str(HELPERS))
+# Their asserts report like a test's own.
+pytest.register_assert_rewrite(*sorted(p.stem for p in HELPERS.glob("*.py")))
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
 

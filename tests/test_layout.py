@@ -108,3 +108,68 @@ def test_layers_import_only_downwards(layer, forbidden):
                if mod == layer or mod.startswith(layer + ".")
                for dep in deps if any(dep == f or dep.startswith(f + ".") for f in forbidden))
   assert not bad, "; ".join(bad)
+
+
+# ----------------------------------------------------------------------------------------------
+# One shape for every method; configs that import; orbax behind one module.
+
+METHODS_DIR = PACKAGE / "methods"
+METHOD_MODULES = {"__init__", "config", "method", "losses", "figures"}
+
+
+def method_packages() -> list[pathlib.Path]:
+  return sorted(p for p in METHODS_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+def test_every_method_is_a_package_of_the_same_shape():
+  packages = method_packages()
+  assert {p.name for p in packages} >= {"cam", "slt", "lchp"}
+  assert not [p.name for p in METHODS_DIR.glob("*.py") if p.stem not in ("__init__", "common")], (
+      "a method outside a package")
+  for package in packages:
+    missing = METHOD_MODULES - {p.stem for p in package.glob("*.py")}
+    assert not missing, f"methods/{package.name} lacks {sorted(missing)}"
+
+
+def test_no_method_imports_another():
+  graph = import_graph()
+  names = {f"wsol_jax.methods.{p.name}" for p in method_packages()}
+  bad = sorted(f"{mod} imports {dep}" for mod, deps in graph.items() for dep in deps
+               for own in names if mod == own or mod.startswith(own + ".")
+               for other in names - {own} if dep == other or dep.startswith(other + "."))
+  assert not bad, "; ".join(bad)
+
+
+REPO = PACKAGE.parent
+
+
+def test_configs_is_a_package_whose_files_import_each_other():
+  """configs/ imports as a package, every file's get_config() runs from the import, and no file
+  loads another by path."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  assert (REPO / "configs" / "__init__.py").is_file()
+  for path in sorted((REPO / "configs").glob("*.py")):
+    text = path.read_text(encoding="utf-8")
+    for marker in ("load_config_module", "load_config_file", "spec_from_file_location"):
+      assert marker not in text, f"configs/{path.name} loads a config by path ({marker})"
+    module = importlib.import_module(f"configs.{path.stem}" if path.stem != "__init__" else "configs")
+    if hasattr(module, "get_config"):
+      for variant in getattr(module, "VARIANTS", ()) or (None,):
+        config = module.get_config(variant) if variant else module.get_config()
+        assert config.method in ("cam", "slt", "lchp"), f"configs/{path.name}:{variant}"
+
+
+def test_only_training_checkpoints_imports_orbax():
+  """Nothing but training/checkpoints.py imports orbax or reaches it through that module's
+  ``ocp`` (e.g. ``ckpt_lib.ocp.args``)."""
+  users = []
+  for path in sorted(PACKAGE.rglob("*.py")):
+    if module_name(path) != "wsol_jax.training.checkpoints" and ".ocp." in path.read_text(
+        encoding="utf-8"):
+      users.append(module_name(path))
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+      names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+               else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+      if any(n == "orbax" or n.startswith("orbax.") for n in names):
+        users.append(module_name(path))
+  assert set(users) == {"wsol_jax.training.checkpoints"}, users

@@ -3,32 +3,11 @@ key, a missing dataset or another config's workdir is a one-line error that chan
 
 import json
 import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
 import loop_testlib
-
-TESTS_DIR = pathlib.Path(__file__).resolve().parent
-REPO = TESTS_DIR.parent
-
-
-def _main(*args, timeout=600, env=None):
-  """``python -m wsol_jax.main *args`` in a subprocess; ``env``: variables to set for it."""
-  env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
-  return subprocess.run([sys.executable, "-m", "wsol_jax.main", *args], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=timeout)
-
-
-def _assert_one_line_error(proc, *needles):
-  assert proc.returncode != 0, proc.stdout + proc.stderr
-  assert "Traceback" not in proc.stderr, proc.stderr
-  last = [line for line in proc.stderr.splitlines() if line.strip()][-1]
-  assert last.startswith("error: "), proc.stderr
-  for needle in needles:
-    assert needle in last, last
+from cli_testlib import assert_one_line_error, run_main
 
 
 def _listing(root):
@@ -39,9 +18,9 @@ def _listing(root):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   root = tmp_path_factory.mktemp("cli")
-  config = loop_testlib.write_tiny_config_file(root / "tiny.py", root / "tfds", TESTS_DIR)
+  config = loop_testlib.write_tiny_config_file(root / "tiny.py", root / "tfds")
   workdir = root / "run"
-  proc = _main(f"--config={config}", f"--workdir={workdir}")
+  proc = run_main(f"--config={config}", f"--workdir={workdir}")
   assert proc.returncode == 0, proc.stderr[-3000:]
   return config, workdir, proc
 
@@ -56,22 +35,22 @@ def test_train_prints_the_table_and_eval_reproduces_results(trained):
   assert (workdir / "metrics.jsonl").read_text().strip()
   assert list((workdir / "tensorboard").iterdir())
   os.rename(workdir / "results.json", workdir / "results_train.json")
-  proc = _main(f"--config={config}", f"--workdir={workdir}", "--mode=eval")
+  proc = run_main(f"--config={config}", f"--workdir={workdir}", "--mode=eval")
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert json.loads((workdir / "results.json").read_text()) == results
 
 
 def test_unknown_config_key_is_one_line_error(tmp_path):
-  proc = _main("--config=configs/synthetic_cam.py", f"--workdir={tmp_path / 'w'}",
+  proc = run_main("--config=configs/synthetic_cam.py", f"--workdir={tmp_path / 'w'}",
                "--config.train.no_such_field=1")
-  _assert_one_line_error(proc, "train.no_such_field")
+  assert_one_line_error(proc, "train.no_such_field")
   assert not (tmp_path / "w").exists()
 
 
 def test_missing_dataset_is_one_line_error(tmp_path):
-  proc = _main("--config=configs/synthetic_cam.py", f"--workdir={tmp_path / 'w'}",
+  proc = run_main("--config=configs/synthetic_cam.py", f"--workdir={tmp_path / 'w'}",
                "--config.data.name=cub", f"--config.data.data_dir={tmp_path / 'no_data'}")
-  _assert_one_line_error(proc, "FileNotFoundError", "cub", "prepare")
+  assert_one_line_error(proc, "FileNotFoundError", "cub", "prepare")
   assert not (tmp_path / "w").exists()
 
 
@@ -79,7 +58,7 @@ def test_workdir_of_another_config_is_one_line_error_and_untouched(trained):
   config, workdir, _ = trained
   before = _listing(workdir)
   for mode in ("train", "eval"):
-    proc = _main(f"--config={config}", f"--workdir={workdir}", f"--mode={mode}",
+    proc = run_main(f"--config={config}", f"--workdir={workdir}", f"--mode={mode}",
                  "--config.model.head_channels=4")
-    _assert_one_line_error(proc, "another config")
+    assert_one_line_error(proc, "another config")
   assert _listing(workdir) == before

@@ -27,8 +27,8 @@ def _data_config() -> ml_collections.ConfigDict:
 
 
 def load_config_module(path) -> types.ModuleType:
-  """A Python file of ``configs/`` as a module, loaded by path (``configs/`` is not a package; e.g.
-  ``configs/common.py``, the papers' shared recipes)."""
+  """A config file as a module, loaded by path as ``--config=`` loads it (any file, e.g. a user's
+  own; the shipped ones import each other as the package ``configs``)."""
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"config file {path} not found")
@@ -39,8 +39,11 @@ def load_config_module(path) -> types.ModuleType:
 
 
 def load_config_file(path) -> ml_collections.ConfigDict:
-  """``get_config()`` of a config file, loaded by path."""
-  return load_config_module(path).get_config()
+  """``get_config()`` of a config file ``'FILE.py'``, or ``get_config(variant)`` of
+  ``'FILE.py:variant'`` (as ``--config=`` reads them)."""
+  file, _, variant = str(path).partition(":")
+  module = load_config_module(file)
+  return module.get_config(variant) if variant else module.get_config()
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -72,7 +75,7 @@ def describe_bad_override(argv) -> str | None:
   if config_file is None:
     return None
   try:
-    config = load_config_file(config_file.split(":")[0])
+    config = load_config_file(config_file)
   except Exception:  # pylint: disable=broad-except
     return None
   for arg in argv:
@@ -148,13 +151,3 @@ def get_base_config() -> ml_collections.ConfigDict:
   config.eval.max_batches = -1  # > 0: evaluate only this many batches (smoke tests)
   config.eval.figure_images = 8  # images in each method's PNG figures (0: no figures)
   return config
-
-
-# Fields that decide what a checkpoint holds and means; a workdir holding checkpoints whose
-# fingerprint over these differs is refused (eval frequency, lr, logging may change on resume).
-FINGERPRINT_FIELDS = ("seed", "method", "data", "model", "train.batch_size", "train.optimizer")
-# Inside those, what does not change the trained model may differ: paths (moving a dataset), reader
-# throughput knobs, and how evaluation reads data (evaluating a checkpoint on another split).
-# (data.worker_count stays in: a saved grain iterator resumes only with the same worker count.)
-FINGERPRINT_IGNORED_KEYS = ("data_dir", "manual_dir", "worker_buffer_size", "read_threads",
-                            "prefetch_examples", "eval_split", "eval_mode", "pretrained")

@@ -10,15 +10,14 @@ drawn on ([N, 4] or [4]). Colours name their role where a paper fixes it.
 
 from __future__ import annotations
 
-import os
 import pathlib
-import tempfile
 from typing import Sequence
 
 import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw
 
+from wsol_jax import io_utils
 from wsol_jax.localization import boxes as box_lib
 
 RED = (230, 30, 30)  # ground truth (both papers)
@@ -148,21 +147,9 @@ def caption(image, text: str, colour=(255, 255, 255), background=(0, 0, 0)) -> n
 def save_png(path, image, compress_level: int = 6) -> pathlib.Path:
   """Write uint8 [H, W, 3] as PNG atomically (a crash never leaves a half-written file).
   ``compress_level`` 0-9 (zlib; 1 encodes photos several times faster, files ~1.3x larger)."""
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      Image.fromarray(to_uint8_image(image)).save(f, format="PNG", compress_level=compress_level)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make figures unreadable to others
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-  return path
+  pil = Image.fromarray(to_uint8_image(image))
+  return io_utils.atomic_write(
+      path, lambda f: pil.save(f, format="PNG", compress_level=compress_level), mode="wb")
 
 
 # ----------------------------------------------------------------------------------------------

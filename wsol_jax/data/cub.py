@@ -27,6 +27,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from wsol_jax.data import registry
 from wsol_jax.data import source_tree
 from wsol_jax.data import wsol_builder
 
@@ -131,6 +132,7 @@ def _is_dir(tree: source_tree.SourceTree, rel: str) -> bool:
     return False
 
 
+@registry.DATASETS.register("cub")
 class Cub(wsol_builder.WsolBuilder):
   """CUB-200-2011: 5,994 train / 5,794 test images of 200 bird species, one box each."""
 

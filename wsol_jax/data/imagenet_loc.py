@@ -41,6 +41,7 @@ from typing import Iterator
 import numpy as np
 import tensorflow_datasets as tfds
 
+from wsol_jax.data import registry
 from wsol_jax.data import decode
 from wsol_jax.data import wsol_builder
 
@@ -204,6 +205,7 @@ def _stem(image_id: str) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
+@registry.DATASETS.register("imagenet_loc")
 class ImagenetLoc(wsol_builder.WsolBuilder):
   """ILSVRC2012: 1.28M train images (boxes where annotated), 50,000 val images with boxes."""
 

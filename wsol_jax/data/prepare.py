@@ -11,17 +11,16 @@ Prints the splits, their sizes and the class count, and writes them to ``--summa
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 
 from absl import app
 from absl import flags
 
+from wsol_jax import io_utils
 from wsol_jax.data import registry
 
-_DATASET = flags.DEFINE_enum("dataset", "synthetic_wsol", sorted(registry.BUILDERS),
+_DATASET = flags.DEFINE_enum("dataset", "synthetic_wsol", registry.DATASETS.names(),
                              "Dataset to build.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "TFDS data dir ('' = $TFDS_DATA_DIR or "
                                 "~/tensorflow_datasets).")
@@ -53,17 +52,6 @@ def prepare_dataset(name: str, data_dir: str = "", manual_dir: str = "", builder
   }
 
 
-def write_json_atomic(path: str, obj) -> None:
-  """Write JSON via a temp file + rename, so a crash never leaves a half-written file."""
-  path = os.path.abspath(os.path.expanduser(path))
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-  with os.fdopen(fd, "w") as f:
-    json.dump(obj, f, indent=2)
-    f.write("\n")
-  os.replace(tmp, path)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -86,7 +74,7 @@ def main(argv):
   if summary["skipped"]:
     print(f"  skipped      {len(summary['skipped']):>9,d} bad examples (see the summary / log)")
   if _SUMMARY.value:
-    write_json_atomic(_SUMMARY.value, summary)
+    io_utils.atomic_write_json(_SUMMARY.value, summary)
     print(f"summary -> {_SUMMARY.value}")
   return 0
 

@@ -7,33 +7,23 @@ one-line error that gives the prepare command and the files to place in the manu
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
 import tensorflow_datasets as tfds
 
-# name -> (module, class). A builder module is imported only when its dataset is used.
-BUILDERS = {
-    "synthetic_wsol": ("wsol_jax.data.synthetic_wsol", "SyntheticWsol"),
-    "cub": ("wsol_jax.data.cub", "Cub"),
-    "tiny_imagenet": ("wsol_jax.data.tiny_imagenet", "TinyImagenet"),
-    "imagenet_loc": ("wsol_jax.data.imagenet_loc", "ImagenetLoc"),
-}
+from wsol_jax import registry
+
+# A builder registers itself (``@DATASETS.register(name)``); its module is imported only when its
+# dataset is used.
+DATASETS = registry.Registry("dataset", modules={
+    "synthetic_wsol": "wsol_jax.data.synthetic_wsol", "cub": "wsol_jax.data.cub",
+    "tiny_imagenet": "wsol_jax.data.tiny_imagenet", "imagenet_loc": "wsol_jax.data.imagenet_loc"})
 
 
 def builder_class(name: str) -> type:
   """The builder class registered as ``name``."""
-  if name not in BUILDERS:
-    raise ValueError(f"unknown dataset {name!r}; known: {sorted(BUILDERS)}")
-  module_name, class_name = BUILDERS[name]
-  try:
-    module = importlib.import_module(module_name)
-  except ModuleNotFoundError as e:
-    if e.name == module_name:
-      raise ValueError(f"dataset {name!r} is not available: {module_name} is missing") from None
-    raise
-  return getattr(module, class_name)
+  return DATASETS.get(name)
 
 
 def resolve_data_dir(data_dir: str | None) -> str:
@@ -52,16 +42,7 @@ def make_builder(data_cfg: Any) -> tfds.core.DatasetBuilder:
   and for synthetic_wsol the recipe in ``data_cfg.synthetic``)."""
   name = _cfg_get(data_cfg, "name")
   cls = builder_class(name)
-  config = _cfg_get(data_cfg, "builder_config") or None
-  if name == "synthetic_wsol":
-    from wsol_jax.data import synthetic_wsol  # pylint: disable=g-import-not-at-top
-    recipe = dict(_cfg_get(data_cfg, "synthetic") or {})
-    if config and config != "default":
-      raise ValueError(f"synthetic_wsol has no builder_config {config!r}: set data.synthetic.* "
-                       "fields for other recipes")
-    config = synthetic_wsol.make_config(**recipe)
-    if config.name in cls.builder_configs:  # By name: TFDS rejects a copy of a built-in config.
-      config = config.name
+  config = cls.config_from_data(_cfg_get(data_cfg, "builder_config") or None, data_cfg)
   return cls(data_dir=resolve_data_dir(_cfg_get(data_cfg, "data_dir")), config=config,
              skip_bad_examples=bool(_cfg_get(data_cfg, "skip_bad_examples", False)))
 

@@ -19,6 +19,7 @@ import json
 import numpy as np
 import tensorflow_datasets as tfds
 
+from wsol_jax.data import registry
 from wsol_jax.data import decode
 from wsol_jax.data import synthetic_render
 from wsol_jax.data import wsol_builder
@@ -70,6 +71,7 @@ def make_config(**fields) -> SyntheticWsolConfig:
   return cfg
 
 
+@registry.DATASETS.register("synthetic_wsol")
 class SyntheticWsol(wsol_builder.WsolBuilder):
   """Procedural fine-grained WSOL data with a dominant small part; builds offline in seconds."""
 
@@ -77,6 +79,18 @@ class SyntheticWsol(wsol_builder.WsolBuilder):
   RELEASE_NOTES = {"1.0.0": "First release."}
   BUILDER_CONFIGS = [DEFAULT_CONFIG]
   DEFAULT_BUILDER_CONFIG_NAME = "default"
+
+  @classmethod
+  def config_from_data(cls, builder_config, data_cfg):
+    """The recipe of ``data.synthetic`` (``builder_config`` must be unset or 'default'): by name
+    when it is a built-in config (TFDS rejects a copy of one)."""
+    recipe = dict(data_cfg.get("synthetic") or {}) if hasattr(data_cfg, "get") else dict(
+        getattr(data_cfg, "synthetic", None) or {})
+    if builder_config and builder_config != "default":
+      raise ValueError(f"synthetic_wsol has no builder_config {builder_config!r}: set "
+                       "data.synthetic.* fields for other recipes")
+    config = make_config(**recipe)
+    return config.name if config.name in cls.builder_configs else config
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.wsol_info(

@@ -26,6 +26,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from wsol_jax.data import registry
 from wsol_jax.data import source_tree
 from wsol_jax.data import wsol_builder
 
@@ -86,6 +87,7 @@ def read_tiny_records(tree: source_tree.SourceTree):
   return wnids, [words.get(w, "") for w in wnids], records
 
 
+@registry.DATASETS.register("tiny_imagenet")
 class TinyImagenet(wsol_builder.WsolBuilder):
   """Tiny-ImageNet-200: 64 x 64 images, 100,000 train / 10,000 validation, one box each."""
 

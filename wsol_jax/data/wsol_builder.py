@@ -114,6 +114,14 @@ class WsolBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   # a run that wanted held-out training boxes); None: the train split always has boxes.
   TRAIN_BOX_FILES: str | None = None
 
+  @classmethod
+  def config_from_data(cls, builder_config: str | None, data_cfg) -> Any:
+    """The builder config that ``data.builder_config`` (a name or None: the default) and the rest
+    of the data config ``data_cfg`` name; a builder whose recipe lives in the data config overrides
+    this."""
+    del data_cfg
+    return builder_config
+
   def __init__(self, *, skip_bad_examples: bool = False, file_format: str = "array_record",
                **kwargs):
     super().__init__(file_format=file_format, **kwargs)

@@ -20,7 +20,6 @@ IoU 50) and MaxBoxAccV2 (all regions, mean over the IoU list) come out of one pa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -28,6 +27,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from wsol_jax import io_utils
 from wsol_jax.localization import boxes as box_lib
 from wsol_jax.localization import metrics as metrics_lib
 from wsol_jax.localization import scoremap_levels
@@ -200,16 +200,6 @@ def format_table(result: dict) -> str:
   return "\n".join(lines)
 
 
-def _write_json(path: str, result: dict) -> None:
-  """Write next to the target and rename, so an interrupted run never leaves half a file."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=2)
-    f.write("\n")
-  os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(
       prog="python -m wsol_jax.localization.evaluate_cams",
@@ -234,7 +224,7 @@ def main(argv=None) -> int:
                       args.iou_threshold_list, args.backend, args.batch_size,
                       progress=not args.no_progress)
     if args.output:
-      _write_json(args.output, result)
+      io_utils.atomic_write_json(args.output, result)
   except (ValueError, FileNotFoundError) as e:
     print(f"evaluate_cams: error: {e}", file=sys.stderr)
     return 2

@@ -23,7 +23,7 @@ Use::
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -319,6 +319,27 @@ def best_box_threshold(batches: Iterable[tuple], cam_curve_interval: float = 0.0
     scorer.update(scoremaps, gt_boxes, gt_valid=gt_valid, valid=valid)
   out = scorer.compute()
   return out["MaxBoxAcc_threshold"], out["MaxBoxAcc"]
+
+
+def best_candidate_boxes(batches: Iterable[tuple], candidates: Sequence[float]
+                         ) -> tuple[float, float]:
+  """The candidate (e.g. a threshold) whose boxes hit a GT box most often (IoU >= 0.5, as
+  MaxBoxAcc) over ``batches`` of ``(boxes [K, B, 4] abs xyxy px, one row per candidate, gt_boxes
+  [B, M, 4], gt_valid [B, M], valid [B], image_hw)`` -> ``(candidate, accuracy in percent over the
+  images with a GT box)``; the first (lowest) such candidate on ties."""
+  hits = np.zeros(len(candidates))
+  with_gt = 0.0
+  for boxes, gt_boxes, gt_valid, valid, image_hw in batches:
+    valid = np.asarray(valid, bool)
+    for i, boxes_xyxy in enumerate(np.asarray(boxes)):
+      hit, has_gt = box_lib.gt_known_hits(boxes_xyxy, np.asarray(gt_boxes),
+                                          np.asarray(gt_valid, bool), image_hw)
+      hits[i] += hit[valid].sum()
+    with_gt += has_gt[valid].sum()
+  if with_gt == 0:
+    raise ValueError("no image with a GT box to choose among the candidates with")
+  best = int(np.argmax(hits))
+  return float(candidates[best]), float(100.0 * hits[best] / with_gt)
 
 
 def _top_k_loc_counts(cls, located, labels, topk_classes, keep):

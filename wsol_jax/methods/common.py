@@ -1,7 +1,8 @@
 """What several methods share, defined once: the classification loss and step, config checks, the
-input's zero colour, a network's input size, the box regressor built from one config shape,
-initialisation with pretrained weights, a state's variables for one network, and the optimizer that
-trains some networks and freezes the rest."""
+input's zero colour, a network's input size, the CAM localizer and the box regressor built from
+their config sections, the choice of a threshold on held-out training boxes, initialisation with
+pretrained weights, a state's variables for one network, and the optimizer that trains some
+networks and freezes the rest. Methods import this module and never each other."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import numpy as np
 import optax
 
 from wsol_jax.data import pipeline
+from wsol_jax.localization import metrics as metrics_lib
+from wsol_jax.localization import scoremaps
 from wsol_jax.models import blocks, heads
 from wsol_jax.models import regressor as regressor_lib
 from wsol_jax.training import optim
@@ -26,24 +29,30 @@ def cross_entropy(logits, labels):
   return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
 
 
+def mean_cross_entropy(logits, labels):
+  """The batch mean of :func:`cross_entropy`: logits [B, C], labels [B] -> scalar."""
+  return jnp.mean(cross_entropy(logits, labels))
+
+
 def cross_entropy_step(state: ts.TrainState, batch, rng, *, model, network: str,
                        tx: optax.GradientTransformation, axis_name: str | None = None,
-                       input_size: int = 0):
-  """One cross-entropy step of the classifying ``network`` of ``state`` (``model``: its module,
+                       input_size: int = 0, loss_fn=mean_cross_entropy):
+  """One classification step of the classifying ``network`` of ``state`` (``model``: its module,
   whose output is the logits or a dict holding ``logits``), on the batch's images resized to
   ``input_size`` px (:func:`resize_images`; 0: as they come); ``tx`` keeps any other network frozen.
-  -> ``(state, {'loss', 'accuracy', 'grad_norm'})``, means over the global batch."""
+  ``loss_fn(logits [B, C], labels [B]) -> scalar``: the mean cross-entropy unless a method has its
+  own. -> ``(state, {'loss', 'accuracy', 'grad_norm'})``, means over the global batch."""
   rngs = ts.step_rngs(rng, state.step, ("dropout",), axis_name)
   images = resize_images(heads.model_input(batch["image"]), input_size)
   labels = batch["label"]
 
-  def loss_fn(params):
+  def objective(params):
     out, updates = model.apply(network_variables(state, network, params[network]), images,
                                train=True, rngs=rngs, mutable=["batch_stats"])
     logits = out["logits"] if isinstance(out, dict) else out
-    return jnp.mean(cross_entropy(logits, labels)), (logits, updates.get("batch_stats", {}))
+    return loss_fn(logits, labels), (logits, updates.get("batch_stats", {}))
 
-  (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  (loss, (logits, batch_stats)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
   grads = parallel.mean_over_devices(grads, axis_name)
   state, grad_norm = ts.apply_gradients(state, grads, tx, batch_stats=dict(
       state.batch_stats, **{network: batch_stats}))
@@ -98,6 +107,37 @@ def held_out_box_batches(config: ml_collections.ConfigDict, images_per_class: in
                      f"config.{config_field}=0 to keep the configured one)")
 
 
+def select_on_held_out_boxes(method, scores_fn, candidates: Sequence[float] | None = None
+                             ) -> tuple[float, float]:
+  """The value of ``method.held_out_boxes``' threshold with the best box accuracy (IoU >= 0.5, the
+  MaxBoxAcc of wsolevaluation; the lowest on ties) on its images per class x classes images of the
+  TRAINING split (:func:`held_out_box_batches`), and that accuracy in percent.
+
+  ``scores_fn(images uint8 [B, H, W, 3], labels [B])`` gives, per held-out batch, either
+  * score maps [B, h, w] (``candidates`` None): their threshold is swept as MaxBoxAcc's, every
+    ``config.eval.cam_curve_interval``, after the evaluator's upsampling to the image; or
+  * boxes [K, B, 4] abs xyxy px, one row per value of ``candidates`` (K of them).
+  Every process scores the same images, so all agree.
+  """
+  cfg, spec = method.config, method.held_out_boxes
+  batches = held_out_box_batches(cfg, spec.value(cfg, "images_per_class"),
+                                 method.info.num_classes, spec.images_per_class)
+
+  def scored():
+    for batch in batches:
+      images = np.asarray(batch["image"])
+      scores = np.asarray(scores_fn(images, np.asarray(batch["label"])))
+      if candidates is None:
+        scores = scoremaps.upsample_scoremaps_reference(scores, images.shape[1:3])
+        yield scores, batch["bboxes"], batch["bboxes_valid"], batch["valid"]
+      else:
+        yield scores, batch["bboxes"], batch["bboxes_valid"], batch["valid"], images.shape[1:3]
+
+  if candidates is None:
+    return metrics_lib.best_box_threshold(scored(), cfg.eval.cam_curve_interval, cfg.eval.backend)
+  return metrics_lib.best_candidate_boxes(scored(), tuple(candidates))
+
+
 def resize_images(images, size: int):
   """Float images [B, H, W, C] -> [B, size, size, C], bilinear (antialiased when shrinking), on
   device: one training crop read by networks of different input sizes. ``size`` 0 or the images'
@@ -118,6 +158,20 @@ def backbone_of(config: ml_collections.ConfigDict, section) -> tuple[str, dict]:
   if section.backbone:
     return section.backbone, dict(section.backbone_kwargs)
   return config.model.backbone, dict(config.model.backbone_kwargs)
+
+
+# The lr groups of a CAM localizer's parameters (wsolevaluation: 'features.' = backbone, rest = head).
+LOCALIZER_GROUPS = {"localizer/backbone": "backbone", "localizer/head": "head"}
+
+
+def build_localizer(config: ml_collections.ConfigDict, num_classes: int,
+                    bn_axis_name: str | None = None) -> heads.Localizer:
+  """The CAM localizer (backbone + CAM head) of ``config.model``: CAM's network and SLT-Net's
+  localizer."""
+  return heads.Localizer(
+      backbone_name=config.model.backbone, num_classes=num_classes,
+      backbone_kwargs=dict(config.model.backbone_kwargs), head_channels=config.model.head_channels,
+      dtype=blocks.canonical_dtype(config.model.dtype), bn_axis_name=bn_axis_name)
 
 
 def build_regressor(config: ml_collections.ConfigDict, section,

@@ -84,8 +84,8 @@ class MobileNetV1(blocks.BatchNormBackbone):
   input_norm: str = "inception"  # x_uint8 / 127.5 - 1
   # bn_momentum: 0.9 (BatchNormBackbone's, PyTorch's 0.1), not Keras's 0.99: after a fine-tune of
   # ~100 steps (a CUB stage on a CPU) 0.99 leaves 0.99**100 = 37 % of the running statistics at
-  # ImageNet's, and a network fine-tuned away from them then fails in inference mode (issue 11: SLT-
-  # Net's localizer classified cub25 at 3.5 % with them, 50 % with batch statistics).
+  # ImageNet's, and a network fine-tuned away from them then fails in inference mode (SLT-Net's
+  # localizer classified cub25 at 3.5 % with them, 50 % with batch statistics).
   width: float = 1.0
   last_stride: int = 2
   dropout_rate: float = 1e-3  # Keras's default before conv_preds

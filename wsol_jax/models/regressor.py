@@ -70,3 +70,21 @@ def ordered_box_xyxy(boxes_normalized_xyxy):
   x0, y0, x1, y1 = (boxes_normalized_xyxy[..., i] for i in range(4))
   return jnp.stack([jnp.minimum(x0, x1), jnp.minimum(y0, y1), jnp.maximum(x0, x1),
                     jnp.maximum(y0, y1)], axis=-1)
+
+
+def normalized_xyxy(raw, output: str, cells_hw: tuple[int, int] | None = None):
+  """A regressor's raw outputs [B, 4] -> normalised xyxy [B, 4] (as they are, for a loss).
+
+  A 'sigmoid' head, or any head without ``cells_hw``, outputs fractions of the image. With
+  ``cells_hw`` (h, w), a 'linear' / 'relu' head outputs boxes in cells of its backbone's feature
+  map (SLT-Net's Eq. 3-4: x / m with m the stride), divided here by the map's size."""
+  if output == "sigmoid" or cells_hw is None:
+    return raw
+  h, w = cells_hw
+  return raw / jnp.asarray([w, h, w, h], raw.dtype)
+
+
+def decoded_boxes_xyxy(raw, output: str, cells_hw: tuple[int, int] | None = None):
+  """A regressor's raw outputs [B, 4] -> the boxes it predicts: normalised xyxy (:func:`normalized_xyxy`),
+  corners in order, clipped to the image (a linear output may leave it)."""
+  return jnp.clip(ordered_box_xyxy(normalized_xyxy(raw, output, cells_hw)), 0.0, 1.0)

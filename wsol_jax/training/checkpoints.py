@@ -24,21 +24,32 @@ import ml_collections
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as cm
 
-from wsol_jax import config_defaults
-
 STATE, DATA_ITER, META = "state", "data_iter", "meta"
+# Beside checkpoints/ in a workdir: the dataset's class names by label (written by the loop), so
+# that inference on the workdir needs no dataset.
+CLASS_NAMES_FILE = "class_names.json"
+
+# Fields that decide what a checkpoint holds and means; a workdir holding checkpoints whose
+# fingerprint over these differs is refused (eval frequency, lr, logging may change on resume).
+FINGERPRINT_FIELDS = ("seed", "method", "data", "model", "train.batch_size", "train.optimizer")
+# Inside those, what does not change the trained model may differ: paths (moving a dataset), reader
+# throughput knobs, and how evaluation reads data (evaluating a checkpoint on another split).
+# (data.worker_count stays in: a saved grain iterator resumes only with the same worker count.)
+FINGERPRINT_IGNORED_KEYS = ("data_dir", "manual_dir", "worker_buffer_size", "read_threads",
+                            "prefetch_examples", "eval_split", "eval_mode", "pretrained")
 
 
 def config_fingerprint(config: ml_collections.ConfigDict) -> str:
-  """A short hash of what defines a run's model and data (see ``config_defaults.FINGERPRINT_*``)."""
+  """A short hash of what defines a run's model and data (:data:`FINGERPRINT_FIELDS` and the
+  method's section, less :data:`FINGERPRINT_IGNORED_KEYS`)."""
   full = json.loads(config.to_json_best_effort())
   picked = {}
   method_section = full.get("method")
-  for field in config_defaults.FINGERPRINT_FIELDS + (method_section,):
+  for field in FINGERPRINT_FIELDS + (method_section,):
     node = full
     for part in field.split("."):
       node = node.get(part) if isinstance(node, dict) else None
-    picked[field] = _drop_keys(node, config_defaults.FINGERPRINT_IGNORED_KEYS)
+    picked[field] = _drop_keys(node, FINGERPRINT_IGNORED_KEYS)
   blob = json.dumps(picked, sort_keys=True, default=str)
   return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -142,6 +153,12 @@ class Checkpoints:
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
+
+  def restore_saved_state(self, step: int) -> dict:
+    """``state`` of ``step`` as it was saved (nested dicts of host arrays), without a target
+    structure: what inference reads, needing no abstract state, dataset or pretrained file."""
+    return self.manager.restore(step, args=ocp.args.Composite(
+        **{STATE: ocp.args.StandardRestore()}))[STATE]
 
   def close(self) -> None:
     self.manager.wait_until_finished()

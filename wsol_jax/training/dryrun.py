@@ -37,13 +37,14 @@ import os
 import resource
 import shutil
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from wsol_jax import io_utils
 from wsol_jax.training import checkpoints as ckpt_lib
 from wsol_jax.training import evaluator as evaluate
 from wsol_jax.training import loop
@@ -372,20 +373,13 @@ def _duration(seconds: float) -> str:
   return f"{days}d {text}" if days else text
 
 
-def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
-  widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-  line: Callable = lambda r: " | ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                                        for i, (c, w) in enumerate(zip(r, widths)))
-  return "\n".join([line(header), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows])
-
-
 def _report(run: loop.Run, rows: list[Row], projection, total: float, steps: int,
             title: str) -> str:
   memory = next((r.memory for r in rows if r.memory), "")
   what = ("device peak_bytes_in_use" if memory == "device"
           else "host RSS: the process's peak so far")
   fmt = lambda x, spec: "-" if x != x else format(x, spec)  # NaN: not measured
-  table = _table(
+  table = io_utils.format_table(
       ("part", "compile s", "s/unit", "unit", "input s/batch", "images/s", "loss",
        f"peak GiB ({memory})"),
       [(r.part, f"{r.compile_s:.1f}", f"{r.seconds:.3f}", r.unit, fmt(r.data_s, ".3f"),

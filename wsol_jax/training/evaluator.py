@@ -19,7 +19,6 @@ The method's ``primary_eval_group`` is reported as ``top1_cls`` etc.; other grou
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Callable, Mapping
 
@@ -28,6 +27,7 @@ import numpy as np
 import tqdm
 from jax.experimental import multihost_utils
 
+from wsol_jax import io_utils
 from wsol_jax.localization import boxes as box_lib
 from wsol_jax.localization import scoremaps as cam_lib
 from wsol_jax.localization import metrics as metrics_lib
@@ -155,11 +155,7 @@ def evaluate(method, runner, state, config, *, predict_fn: Callable | None = Non
 def write_results(workdir: str, results: Mapping[str, float]) -> str:
   """``workdir/results.json`` (sorted keys), written atomically; returns its path."""
   path = os.path.join(workdir, "results.json")
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(dict(results), f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(tmp, path)
+  io_utils.atomic_write_json(path, dict(results), indent=2, sort_keys=True)
   return path
 
 
@@ -185,9 +181,6 @@ def results_table(results: Mapping[str, float], primary_group: str = "") -> str:
     pre = f"{g}/" if g else ""
     rows.append([g or primary_group] + [
         f"{results[pre + k]:.2f}" if pre + k in results else "-" for k, _ in cols])
-  widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-  fmt = lambda r: " | ".join(str(c).rjust(w) for c, w in zip(r, widths))
-  lines = [fmt(header), "-+-".join("-" * w for w in widths)] + [fmt(r) for r in rows]
   step = results.get("step")
   title = f"results at step {int(step)}" if step is not None else "results"
-  return "\n".join([title] + lines)
+  return "\n".join([title, io_utils.format_table(header, rows, first_column_left=False)])

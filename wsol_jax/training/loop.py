@@ -32,6 +32,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from wsol_jax import io_utils
 from wsol_jax.training import checkpoints as ckpt_lib
 from wsol_jax.training import evaluator as evaluate
 from wsol_jax.training import metric_writers
@@ -198,7 +199,8 @@ class Cadence:
 def hook_context(run: Run, writer, hook_batch, stage: base.Stage, epoch: int, step: int
                  ) -> base.HookContext:
   return base.HookContext(workdir=run.workdir, writer=writer, sample_batch=hook_batch,
-                          is_main_process=run.is_main, stage=stage.name, epoch=epoch, step=step)
+                          is_main_process=run.is_main, stage=stage.name, epoch=epoch, step=step,
+                          figure_batch=base.figure_batch(run.config, hook_batch))
 
 
 def epoch_end_hooks(run: Run, state, ctx: base.HookContext) -> tuple[Any, dict[str, float]]:
@@ -373,28 +375,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     writer.close()
 
 
-CLASS_NAMES_FILE = "class_names.json"
-
-
 def write_run_files(run: Run) -> None:
   """``run.workdir``'s ``config.json`` and ``class_names.json`` (what inference on it reads)."""
-  with open(os.path.join(run.workdir, "config.json"), "w", encoding="utf-8") as f:
-    f.write(run.config.to_json_best_effort(indent=2))
+  io_utils.atomic_write_text(os.path.join(run.workdir, "config.json"),
+                             run.config.to_json_best_effort(indent=2))
   write_class_names(run.config, run.workdir)
 
 
 def write_class_names(config: ml_collections.ConfigDict, workdir: str) -> str:
   """``workdir/class_names.json``: the dataset's class names by label, so that inference on a
   workdir (:mod:`wsol_jax.inference`) needs no dataset; written atomically; returns its path."""
-  path = os.path.join(workdir, CLASS_NAMES_FILE)
   names = pipeline.class_names(config.data)
   if config.model.num_classes and int(config.model.num_classes) != len(names):
     names = [str(i) for i in range(int(config.model.num_classes))]  # a model head of its own
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(names, f, indent=0)
-  os.replace(tmp, path)
-  return path
+  return str(io_utils.atomic_write_json(os.path.join(workdir, ckpt_lib.CLASS_NAMES_FILE), names,
+                                        indent=0))
 
 
 def fetch_checked(runner, step, metrics, stage, ckpts) -> dict[str, float]:

@@ -44,9 +44,12 @@ Everything the loop compiles is a PURE function of pytrees:
 Training metrics are named ``loss`` (the total that is minimised) and ``loss_<term>`` for each of
 its terms; other scalars (``accuracy``, ``grad_norm``, ...) keep their own names.
 
-Figures (host, un-replicated state): ``write_figures(state, batch, out_dir, tag) -> [png paths]``
-draws the first ``config.eval.figure_images`` images of ``batch`` (0: none, an empty list);
-``--mode=visualize`` calls it on a checkpoint.
+Figures (host, un-replicated state), in two parts: ``figure_arrays(state, images_uint8, labels)
+-> {name: array}`` computes on device what the figure shows (jitted once), and
+``draw_figures(data, out_dir, tag) -> [png paths]`` draws host arrays (each method's pure
+``figures.py``). :meth:`Method.write_figures` joins them for the first ``config.eval.figure_images``
+images of a batch (0: none); the loop and ``--mode=visualize`` call it, and hooks get the images to
+draw as ``HookContext.figure_batch`` (None when the loop draws no figures).
 
 The state holds arrays only (no PRNG keys: derive them from ``state.step``), replicated on every
 device; optimizers, modules and the config stay on the method object.
@@ -67,7 +70,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import ml_collections
+import numpy as np
 
+from wsol_jax import registry
 from wsol_jax.training import train_state as ts
 
 Batch = Mapping[str, jax.Array]
@@ -130,7 +135,9 @@ class WarmStart:
 
 @dataclasses.dataclass
 class HookContext:
-  """What ``on_epoch_end`` may use. ``sample_batch`` is a fixed eval batch (host NumPy, per host)."""
+  """What ``on_epoch_end`` may use. ``sample_batch`` is a fixed eval batch (host NumPy, per host);
+  ``figure_batch`` its first ``config.eval.figure_images`` images, the ones figures show (None:
+  no figures)."""
   workdir: str
   writer: Any  # wsol_jax.training.metric_writers.MetricWriter
   sample_batch: Mapping[str, Any]
@@ -138,6 +145,20 @@ class HookContext:
   stage: str
   epoch: int  # epochs finished in the current stage (1-based after the first epoch)
   step: int  # global step
+  figure_batch: Mapping[str, Any] | None = None
+
+
+FIGURE_KEYS = ("image", "label", "bboxes", "bboxes_valid")  # what a figure needs of a batch
+
+
+def figure_batch(config: ml_collections.ConfigDict, batch: Mapping[str, Any]
+                 ) -> dict[str, np.ndarray] | None:
+  """The first ``config.eval.figure_images`` images of a host ``batch`` (its :data:`FIGURE_KEYS`),
+  the ones every figure shows; None when that count is 0 (no figures)."""
+  n = min(int(config.eval.figure_images), len(batch["image"]))
+  if n <= 0:
+    return None
+  return {k: np.asarray(batch[k])[:n] for k in FIGURE_KEYS}
 
 
 def stage_spans(stages: Sequence[Stage]) -> list[tuple[int, int]]:
@@ -162,6 +183,7 @@ class Method(abc.ABC):
   def __init__(self, config: ml_collections.ConfigDict, info: RunInfo):
     self.config = config
     self.info = info
+    self._figure_fn = None  # figure_arrays, jitted on first use
 
   # ------------------------------------------------------------------------------------------
   # Stages.
@@ -227,10 +249,33 @@ class Method(abc.ABC):
     """Evaluation outputs by group, e.g. ``{'localizer': {'logits', 'cams', 'cam_gt'}}``."""
 
   @abc.abstractmethod
+  def figure_arrays(self, state: ts.TrainState, images_uint8: jax.Array,
+                    labels: jax.Array) -> dict[str, jax.Array]:
+    """On device (jitted): what the method's figures show of uint8 ``images_uint8`` [N, H, W, 3]
+    with their ``labels`` [N] (maps, boxes, ...), each with N as its leading axis."""
+
+  @abc.abstractmethod
+  def draw_figures(self, data: Mapping[str, np.ndarray], out_dir: str, tag: str) -> list[str]:
+    """PNG figures of host arrays ``data`` (a figure batch's :data:`FIGURE_KEYS` and
+    :meth:`figure_arrays`) into ``out_dir``, names ending in ``tag``; returns their paths. Pure:
+    draws what it is given."""
+
+  def figure_data(self, state: ts.TrainState, images: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Host arrays for :meth:`draw_figures`: ``images`` (a :func:`figure_batch`) and, computed on
+    device, its :meth:`figure_arrays`."""
+    if self._figure_fn is None:
+      self._figure_fn = jax.jit(self.figure_arrays)
+    arrays = jax.device_get(self._figure_fn(state, images["image"], images["label"]))
+    return dict(images, **arrays)
+
   def write_figures(self, state: ts.TrainState, batch: Mapping[str, Any], out_dir: str,
                     tag: str) -> list[str]:
     """PNG figures of the first ``config.eval.figure_images`` images of the host ``batch`` into
     ``out_dir`` (names ending in ``tag``); returns their paths (none when that count is 0)."""
+    images = figure_batch(self.config, batch)
+    if images is None:
+      return []
+    return self.draw_figures(self.figure_data(state, images), out_dir, tag)
 
   # ------------------------------------------------------------------------------------------
   # Optional.
@@ -309,39 +354,19 @@ class Method(abc.ABC):
     return sum(s.num_steps for s in self.stages())
 
 
-_METHODS: dict[str, Callable[..., Method]] = {}
+def method_names() -> list[str]:
+  """The method packages in ``wsol_jax/methods`` (found on disk, not imported)."""
+  spec = importlib.util.find_spec("wsol_jax.methods")
+  return sorted({m.name for m in pkgutil.iter_modules(spec.submodule_search_locations)} - {"common"})
 
 
-def register_method(name: str):
-  """Class decorator: make ``name`` selectable as ``config.method``."""
-
-  def wrap(cls):
-    if name in _METHODS:
-      raise ValueError(f"method {name!r} is registered twice")
-    cls.name = name
-    _METHODS[name] = cls
-    return cls
-
-  return wrap
+# A method registers itself; ``wsol_jax.methods.<name>`` is imported when ``name`` is first used,
+# so the loop never imports a method module itself.
+METHODS = registry.Registry("config.method", modules=lambda name: f"wsol_jax.methods.{name}",
+                            known=method_names, name_attribute="name")
+register_method = METHODS.register
 
 
 def get_method(name: str) -> Callable[..., Method]:
-  """The method class registered as ``name``, importing ``wsol_jax.methods.<name>`` (which registers
-  it) by name, so the loop never imports a method module itself; unknown names give a one-line
-  error."""
-  if name not in _METHODS:
-    try:
-      importlib.import_module(f"wsol_jax.methods.{name}")
-    except ModuleNotFoundError as e:
-      if e.name != f"wsol_jax.methods.{name}":
-        raise
-  if name not in _METHODS:
-    raise ValueError(f"unknown config.method {name!r}; known: {', '.join(method_names())}")
-  return _METHODS[name]
-
-
-def method_names() -> list[str]:
-  """The method modules in ``wsol_jax/methods`` (found on disk, not imported)."""
-  spec = importlib.util.find_spec("wsol_jax.methods")
-  found = {m.name for m in pkgutil.iter_modules(spec.submodule_search_locations)}
-  return sorted((found - {"common"}) | set(_METHODS))
+  """The method class registered as ``name`` (config.method); unknown names: a one-line error."""
+  return METHODS.get(name)

@@ -7,21 +7,19 @@ Algorithm 1, as a step calls it::
   box_m = attention_box_xyxy(features(I_m), delta, image_hw)       # step 6
   box   = merge_boxes_xyxy(box_r, box_m, image_hw)                  # step 7
 
-or in one call with :func:`pseudo_box_xyxy` given a ``features_fn``; :func:`best_delta` chooses
-delta on box-annotated images from :func:`pseudo_boxes_per_delta`. Boxes are absolute pixel xyxy
+or in one call with :func:`pseudo_box_xyxy` given a ``features_fn``. LCHP chooses delta on
+box-annotated images from :func:`pseudo_boxes_per_delta`'s boxes
+(:func:`wsol_jax.methods.common.select_on_held_out_boxes`). Boxes are absolute pixel xyxy
 of the image (pixel ``i`` spans ``[i, i+1)``), float32, ``[B, 4]``, with a ``found`` flag ``[B]``
 that is False where no pixel passed the threshold.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-
-from wsol_jax.localization import boxes as box_lib
 
 NORMALIZATIONS = ("minmax", "max")
 
@@ -183,35 +181,3 @@ def pseudo_boxes_per_delta(features_fn: Callable[[jax.Array], jax.Array], images
       _from_raw_features(features_fn, raw_features, images_nhwc, delta, normalize=normalize,
                          upsample=upsample, erase_value=erase_value).boxes_xyxy
       for delta in deltas])
-
-
-def best_delta(boxes_fn: Callable[[jax.Array], jax.Array], batches: Iterable[dict],
-               deltas: Sequence[float]) -> tuple[float, float]:
-  """The delta whose Algorithm-1 boxes hit the GT boxes most often (protocol IoU >= 0.5, as
-  MaxBoxAcc), over box-annotated ``batches``; the lowest such delta on ties.
-
-  Args:
-    boxes_fn: a batch's ``image`` [B, H, W, 3] -> [D, B, 4] abs xyxy boxes, one row per delta
-      (e.g. a jitted :func:`pseudo_boxes_per_delta` behind the model's input scaling).
-    batches: evaluation batches (``image``, ``bboxes``, ``bboxes_valid``, ``valid``).
-    deltas: the candidates, in the order ``boxes_fn`` returns them.
-  Returns:
-    ``(delta, GT-known accuracy in percent over the images with a GT box)``.
-  """
-  hits = np.zeros(len(deltas))
-  with_gt = 0.0
-  for batch in batches:
-    images = np.asarray(batch["image"])
-    valid = np.asarray(batch["valid"], bool)
-    boxes = np.asarray(boxes_fn(images))
-    for i, boxes_xyxy in enumerate(boxes):
-      hit, has_gt = box_lib.gt_known_hits(boxes_xyxy, np.asarray(batch["bboxes"]),
-                                          np.asarray(batch["bboxes_valid"], bool),
-                                          images.shape[1:3])
-      hits[i] += hit[valid].sum()
-    with_gt += has_gt[valid].sum()
-  if with_gt == 0:
-    raise ValueError("no held-out training image has a GT box to choose delta with (set "
-                     "config.lchp.delta_images_per_class=0 to keep config.lchp.delta)")
-  best = int(np.argmax(hits))
-  return float(deltas[best]), float(100.0 * hits[best] / with_gt)

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import os
+from typing import Mapping
 
-import jax
 import numpy as np
 
-from wsol_jax.localization import boxes as box_lib
-from wsol_jax.training import parallel
 from wsol_jax import drawing as visualize
 
 # (group, caption, colour, colour name) in drawing order; the ground truth is drawn last, on top.
@@ -41,29 +39,9 @@ def fig2_grid(images, gt_boxes_xyxy, gt_valid, boxes_by_group: Mapping[str, np.n
   return visualize.grid(rows, col_labels=[legend] + [""] * (columns - 1))
 
 
-def predicted_boxes_xyxy(method, state, batch) -> dict[str, np.ndarray]:
-  """The method's eval groups on one host batch as Fig. 2 groups -> {group: [B, 4] absolute}.
-
-  ``lchp`` is LCHP-R when the state also holds the init-stage regressor (``lchp_i``), else LCHP-I.
-  """
-  preds = jax.jit(method.predict)(state, parallel.numeric_batch(batch))
-  height, width = np.asarray(batch["image"]).shape[1:3]
-  to_abs = lambda b: np.asarray(box_lib.denormalize_xyxy(np.asarray(b, np.float32), width, height))
-  out = {"pseudo_label": to_abs(preds["pseudo_label"]["boxes"])}
-  if "lchp_i" in preds:
-    out["lchp_i"] = to_abs(preds["lchp_i"]["boxes"])
-    out["lchp_r"] = to_abs(preds["lchp"]["boxes"])
-  else:
-    out["lchp_i"] = to_abs(preds["lchp"]["boxes"])
-  return out
-
-
-def save_fig2(method, state, batch, path, num_images: int = 8,
-              groups: Sequence[str] | None = None):
-  """Predict on the first ``num_images`` of ``batch`` and write the Fig. 2 grid as PNG at ``path``."""
-  batch = {k: np.asarray(v)[:num_images] for k, v in batch.items()}
-  boxes = predicted_boxes_xyxy(method, state, batch)
-  if groups is not None:
-    boxes = {g: b for g, b in boxes.items() if g in groups}
-  figure = fig2_grid(batch["image"], batch["bboxes"], batch["bboxes_valid"], boxes)
-  return visualize.save_png(path, figure)
+def draw(data, out_dir: str, tag: str) -> list[str]:
+  """``out_dir/lchp_<tag>.png``: the Fig. 2 grid (:func:`fig2_grid`) of host arrays ``data``
+  (``image``, ``bboxes``, ``bboxes_valid`` and the boxes of :data:`FIG2_GROUPS` it holds)."""
+  boxes = {g: data[g] for g, *_ in FIG2_GROUPS if g in data}
+  figure = fig2_grid(data["image"], data["bboxes"], data["bboxes_valid"], boxes)
+  return [str(visualize.save_png(os.path.join(out_dir, f"lchp_{tag}.png"), figure))]

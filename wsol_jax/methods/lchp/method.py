@@ -33,14 +33,13 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from wsol_jax.localization import boxes as box_lib
 from wsol_jax.methods import common
 from wsol_jax.methods.lchp import attention_boxes
-from wsol_jax.methods.lchp import figures as lchp_figures
-from wsol_jax.methods.lchp import losses
+from wsol_jax.methods.lchp import config as lchp_config
+from wsol_jax.methods.lchp import figures, losses
 from wsol_jax.methods.lchp import strong_augment
 from wsol_jax.models import bap, blocks, heads, regressor
 from wsol_jax.training import method as base
@@ -49,105 +48,9 @@ from wsol_jax.training import train_state as ts
 
 INIT, REFINE = "init", "refine"
 GROUPS = {"classifier": "classifier", "regressor": "regressor"}  # lr groups = the two networks
-ATTENTION_SOURCES = ("features", "attention")
-FILLS = ("mean", "black")
-STRONG_FILLS = FILLS + ("reflect",)  # S may also mirror the image instead of padding
-COORD_REDUCTIONS = ("sum", "mean")
-TEACHERS = ("current", "init")
-REFINE_IMAGES = ("plain", "augmented")
-REFINE_BN = ("frozen", "train")
-REGRESSOR_BIAS_INITS = ("mean_pseudo_box", "zero")
 INIT_COUNTS = ("seen", "with_gt", "pseudo_gt_known")
 DELTA = "delta"  # state.extras key: Algorithm 1's threshold in use
 REFINE_COUNTS = ("seen", "kept", "with_gt", "kept_with_gt", "all_gt_known", "kept_gt_known")
-
-
-def default_lchp_config() -> ml_collections.ConfigDict:
-  """``config.lchp`` with the paper's CUB settings (see docs/ALGORITHMS.md, "LCHP")."""
-  c = ml_collections.ConfigDict()
-  # The init stage trains with config.train (its length: config.train.num_epochs / num_steps); the
-  # refine stage with config.train's fields replaced by these (the regressor alone, constant lr).
-  c.stage_train = ml_collections.ConfigDict({"refine": ml_collections.ConfigDict({
-      "num_epochs": 40.0, "num_steps": -1, "lr": 2e-3, "schedule": "constant",
-      "lr_mults": ml_collections.ConfigDict({"regressor": 1.0}),
-      "schedule_overrides": ml_collections.ConfigDict()})})
-  c.run_refine = True  # False: stop after the init stage (LCHP-I only)
-  # A workdir whose last checkpoint finished an init stage: skip the init stage and refine that
-  # LCHP-I (e.g. with another tau); the loop restores it. Its model and data config must match.
-  c.init_from = ""
-  c.alpha = 20.0  # Eq. 3
-  c.ema_decay = 0.9  # beta of Eq. 7
-  # Algorithm 1. delta: the threshold of the first init epoch, and of every epoch with
-  # delta_images_per_class = 0 (the paper's fixed delta: 0.7 CUB / ImageNet, 0.8 Tiny, Table 3).
-  c.delta = 0.7
-  # > 0: after every init epoch delta becomes the candidate whose Algorithm-1 boxes (theta2) hit
-  # the GT boxes most often (IoU >= 0.5) on this many box-annotated TRAINING images per class (as
-  # SLT-Net's pseudo-box threshold; see LCHP.select_delta), for a backbone or resolution the
-  # paper's delta was not chosen for. Needs boxes on the train split.
-  c.delta_images_per_class = 0
-  c.delta_candidates = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
-  c.attention_source = "features"  # 'features' (backbone map) | 'attention' (the 32 BAP maps)
-  c.attention_normalize = "minmax"  # 'minmax' | 'max'
-  c.attention_upsample = True  # threshold at image resolution (else on the feature grid)
-  c.erase_fill = "mean"  # 'mean': zero of the normalised input tensor | 'black': pixel value 0
-  # Classifier head (BAP) and regressor.
-  c.num_attention = 32
-  c.bap_feature_scale = 100.0
-  c.regressor = ml_collections.ConfigDict({
-      "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
-      "hidden_units": 512, "pooling": "avg", "output": "sigmoid"})
-  # The regressor's last bias at the start: 'mean_pseudo_box' (its output starts at the mean
-  # Algorithm-1 box of the first training batch, so the first steps learn each image's offset
-  # from it instead of all moving the same way; see docs/ALGORITHMS.md) | 'zero' (Flax's default:
-  # every box starts at the centre point).
-  c.regressor_bias_init = "mean_pseudo_box"
-  c.coord_reduction = "sum"  # 'sum': ||.||^2 over the 4 coordinates (Eq. 2, 5) | 'mean'
-  # Refinement.
-  c.tau = 0.9
-  # y = Loc(I_r) from 'init': the fixed LCHP-I regressor (Sec. 3.2: "the initialized localization
-  # network"; one fixed set of kept boxes, Table 4) | 'current': the regressor being refined.
-  c.refine_teacher = "init"
-  # I_r in refine: 'plain' (the un-augmented training image, resized as at evaluation; needs
-  # data.train_plain_images) | 'augmented' (the init stage's general augmentation).
-  c.refine_images = "plain"
-  # The regressor's BatchNorm in refine: 'frozen' (inference mode on LCHP-I's running statistics,
-  # not updated by the strongly augmented images) | 'train' (batch statistics of S(I_r), updated).
-  c.refine_bn = "frozen"
-  c.strong_scale = (0.8, 1.2)
-  c.strong_crop_pad = 0.25
-  c.strong_crop_pad_prob = 0.5
-  c.strong_hflip_prob = 0.5
-  c.strong_vflip_prob = 0.5
-  # What S shows outside the image: 'reflect' (the image mirrored at its edges: S shows no border,
-  # so no border can tell the regressor the zoom, as none does at test) | 'black' (imgaug's
-  # default cval 0) | 'mean' (the backbone's zero). The paper does not say; docs/ALGORITHMS.md.
-  c.strong_fill = "reflect"
-  return c
-
-
-def check_lchp_config(c: ml_collections.ConfigDict) -> None:
-  """One-line errors for bad ``config.lchp`` values."""
-  common.check_choice("lchp", "attention_source", c.attention_source, ATTENTION_SOURCES)
-  common.check_choice("lchp", "attention_normalize", c.attention_normalize,
-                      attention_boxes.NORMALIZATIONS)
-  common.check_choice("lchp", "erase_fill", c.erase_fill, FILLS)
-  common.check_choice("lchp", "strong_fill", c.strong_fill, STRONG_FILLS)
-  common.check_choice("lchp", "coord_reduction", c.coord_reduction, COORD_REDUCTIONS)
-  common.check_choice("lchp", "refine_teacher", c.refine_teacher, TEACHERS)
-  common.check_choice("lchp", "refine_images", c.refine_images, REFINE_IMAGES)
-  common.check_choice("lchp", "refine_bn", c.refine_bn, REFINE_BN)
-  common.check_choice("lchp", "regressor_bias_init", c.regressor_bias_init, REGRESSOR_BIAS_INITS)
-  if not 0.0 <= c.ema_decay <= 1.0:
-    raise ValueError(f"config.lchp.ema_decay must be in [0, 1], got {c.ema_decay}")
-  for delta in (c.delta, *c.delta_candidates):
-    if not 0.0 <= delta < 1.0:
-      raise ValueError(f"config.lchp.delta and delta_candidates must be in [0, 1), got {delta}")
-  if c.delta_images_per_class > 0 and not c.delta_candidates:
-    raise ValueError("config.lchp.delta_images_per_class > 0 needs config.lchp.delta_candidates")
-
-
-# ----------------------------------------------------------------------------------------------
-# The method.
 
 
 @base.register_method("lchp")
@@ -160,7 +63,7 @@ class LCHP(base.Method):
   def __init__(self, config, info: base.RunInfo):
     super().__init__(config, info)
     self.lchp = config.lchp
-    check_lchp_config(self.lchp)
+    lchp_config.check_config(self.lchp)
     if (REFINE in self.stage_names() and self.lchp.refine_images == "plain"
         and not config.data.get("train_plain_images", False)):
       raise ValueError("config.lchp.refine_images='plain' needs config.data.train_plain_images="
@@ -196,10 +99,10 @@ class LCHP(base.Method):
     return common.build_regressor(self.config, self.lchp.regressor, bn_axis_name)
 
   def regress_boxes(self, variables, images):
-    """The regressor's boxes (inference mode): normalised xyxy, corners in order, clipped to the
-    image (a linear output may leave it) -> [B, 4]."""
+    """The regressor's boxes (inference mode) -> [B, 4] normalised xyxy, corners in order, clipped
+    to the image (:func:`wsol_jax.models.regressor.decoded_boxes_xyxy`)."""
     raw = self.regressor().apply(variables, images, train=False)
-    return jnp.clip(regressor.ordered_box_xyxy(raw), 0.0, 1.0)
+    return regressor.decoded_boxes_xyxy(raw, self.lchp.regressor.output)
 
   def stage_names(self):
     return (INIT, REFINE) if self.lchp.run_refine or self.lchp.init_from else (INIT,)
@@ -298,10 +201,9 @@ class LCHP(base.Method):
           self._attention_features_fn(ema), heads.model_input(x),
           tuple(self.lchp.delta_candidates), normalize=self.lchp.attention_normalize,
           upsample=self.lchp.attention_upsample, erase_value=self.erase_rgb))
-    batches = common.held_out_box_batches(self.config, self.lchp.delta_images_per_class,
-                                          self.info.num_classes, "lchp.delta_images_per_class")
-    return attention_boxes.best_delta(lambda x: self._delta_boxes_fn(state.ema_params, x),
-                                      batches, tuple(self.lchp.delta_candidates))
+    return common.select_on_held_out_boxes(
+        self, lambda images, _: self._delta_boxes_fn(state.ema_params, images),
+        candidates=self.lchp.delta_candidates)
 
   # ------------------------------------------------------------------------------------------
   # Steps.
@@ -397,7 +299,7 @@ class LCHP(base.Method):
 
     def loss_fn(reg_params):
       variables = common.network_variables(state, "regressor", reg_params)
-      if lchp.refine_bn == "frozen":  # LCHP-I's statistics, kept (issue 11, defect 7)
+      if lchp.refine_bn == "frozen":  # LCHP-I's statistics: S(I_r) must not move them
         pred = reg_model.apply(variables, s_images, train=False)
         return (losses.refine_loss(pred, target, use, lchp.coord_reduction),
                 state.batch_stats["regressor"])
@@ -464,14 +366,25 @@ class LCHP(base.Method):
     return {"boxes": y, "confidence": self.confidence(state, images, y), "gt_known": hit,
             "has_gt": has_gt}
 
-  def write_figures(self, state, batch, out_dir: str, tag: str) -> list[str]:
-    """``out_dir/lchp_<tag>.png``: the Fig. 2 grid (GT red, pseudo-label yellow, LCHP-I green,
-    LCHP-R blue) of the first ``config.eval.figure_images`` images of ``batch`` (0: none)."""
-    num_images = min(self.config.eval.figure_images, len(batch["image"]))
-    if num_images <= 0:
-      return []
-    path = os.path.join(out_dir, f"lchp_{tag}.png")
-    return [str(lchp_figures.save_fig2(self, state, batch, path, num_images))]
+  # ------------------------------------------------------------------------------------------
+  # Figures (the paper's Fig. 2; drawn by :mod:`wsol_jax.methods.lchp.figures`).
+
+  def figure_arrays(self, state, images_uint8, labels):
+    """On device: the Fig. 2 boxes (abs xyxy [B, 4]): ``pseudo_label`` (Algorithm 1, theta2),
+    ``lchp_i`` (the init-stage regressor) and, after refine, ``lchp_r``."""
+    preds = self.predict(state, {"image": images_uint8, "label": labels})
+    height, width = images_uint8.shape[1:3]
+    to_abs = lambda boxes: box_lib.denormalize_xyxy(boxes.astype(jnp.float32), width, height)
+    out = {"pseudo_label": to_abs(preds["pseudo_label"]["boxes"])}
+    if "lchp_i" in preds:
+      out.update(lchp_i=to_abs(preds["lchp_i"]["boxes"]), lchp_r=to_abs(preds["lchp"]["boxes"]))
+    else:
+      out["lchp_i"] = to_abs(preds["lchp"]["boxes"])
+    return out
+
+  def draw_figures(self, data, out_dir: str, tag: str) -> list[str]:
+    """``out_dir/lchp_<tag>.png``: the Fig. 2 grid (:func:`.figures.draw`)."""
+    return figures.draw(data, out_dir, tag)
 
   def on_epoch_end(self, state, ctx):
     counts = {k: float(np.asarray(v)) for k, v in state.extras["counts"].items()}
@@ -482,9 +395,10 @@ class LCHP(base.Method):
              "kept_gt_known": 100.0 * counts["kept_gt_known"] / max(counts["kept_with_gt"], 1.0),
              "all_gt_known": 100.0 * counts["all_gt_known"] / max(counts["with_gt"], 1.0)}
     last_epoch = ctx.epoch * self.info.steps_per_epoch >= self.stage_steps(ctx.stage)
-    if last_epoch and ctx.is_main_process:
-      for path in self.write_figures(state, ctx.sample_batch, os.path.join(ctx.workdir, "figures"),
-                                     f"{ctx.stage}_step{ctx.step}"):
+    if last_epoch and ctx.is_main_process and ctx.figure_batch is not None:
+      for path in self.draw_figures(self.figure_data(state, ctx.figure_batch),
+                                    os.path.join(ctx.workdir, "figures"),
+                                    f"{ctx.stage}_step{ctx.step}"):
         ctx.writer.write_text(f"wrote {path}")
     return out
 

@@ -1,9 +1,20 @@
 """SLT-Net's config section ``config.slt``: the knobs, with the paper's CUB values (the paper's full
-settings, Sec. 4.1, are ``slt_paper_config`` in configs/common.py)."""
+settings, Sec. 4.1, are ``slt_paper_config`` in configs/common.py), and their checks."""
 
 from __future__ import annotations
 
 import ml_collections
+
+from wsol_jax.methods import common
+
+NETWORKS = ("localizer", "regressor", "classifier")
+VST_MAPS = ("localization", "all", "acam", "gt")
+VST_NORMALIZE = ("none", "minmax")
+VST_CLASS_REDUCE = ("sum", "mean")
+VST_STOP_GRADIENT = ("none", "original", "transformed")
+LOSS_UNITS = ("cells", "normalized")
+# The paper's CUB K: 30 of its 200 classes (Sec. 4.1).
+PAPER_K_FRACTION = 30 / 200
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -71,3 +82,49 @@ def default_config() -> ml_collections.ConfigDict:
   c.stage_train = ml_collections.ConfigDict({
       "classifier": ml_collections.ConfigDict({"num_epochs": 4.0, "num_steps": -1})})
   return c
+
+
+def smt_k_for(smt_k: int, num_classes: int) -> int:
+  """K of Eq. 8: ``smt_k`` when set (>= 1); -1 scales the paper's 30 of 200 classes to
+  ``num_classes`` (rounded, at least 1): 4 for a 25-class CUB subset."""
+  if smt_k >= 1:
+    return int(smt_k)
+  if smt_k == -1:
+    return max(1, int(round(PAPER_K_FRACTION * num_classes)))
+  raise ValueError(f"config.slt.smt_k must be >= 1 or -1, got {smt_k}")
+
+
+def input_sizes(slt: ml_collections.ConfigDict) -> dict[str, int]:
+  """``{network: config.slt.<network>.image_size}`` (0: the data's size). (``.get``: configs saved
+  before these fields existed, e.g. exported models, still load.)"""
+  return {net: int(slt.get(net, {}).get("image_size", 0)) for net in NETWORKS}
+
+
+def check_config(config: ml_collections.ConfigDict, num_classes: int) -> tuple[int, int]:
+  """One-line errors for bad ``config.slt`` values on a ``num_classes`` dataset; returns the K of
+  Eq. 8 (SMT) and of Eq. 9 (top-K ACAM)."""
+  slt = config.slt
+  common.check_choice("slt", "vst_maps", slt.vst_maps, VST_MAPS)
+  common.check_choice("slt", "vst_normalize", slt.vst_normalize, VST_NORMALIZE)
+  common.check_choice("slt", "vst_class_reduce", slt.vst_class_reduce, VST_CLASS_REDUCE)
+  common.check_choice("slt", "vst_stop_gradient", slt.vst_stop_gradient, VST_STOP_GRADIENT)
+  common.check_choice("slt", "regressor.loss_units", slt.regressor.loss_units, LOSS_UNITS)
+  smt_k = smt_k_for(slt.smt_k, num_classes)
+  if smt_k < 1 or smt_k > num_classes:
+    raise ValueError(f"config.slt.smt_k={slt.smt_k} must be in [1, {num_classes}] "
+                     "(classes), or -1 (the paper's 30 of 200 classes, scaled to the class count)")
+  if not 0.0 <= slt.smt_alpha <= 1.0:
+    raise ValueError(f"config.slt.smt_alpha={slt.smt_alpha} must be in [0, 1] (Eq. 8)")
+  acam_k = smt_k if slt.acam_k < 0 else int(slt.acam_k)
+  if not 1 <= acam_k <= num_classes:
+    raise ValueError(f"config.slt.acam_k={slt.acam_k} must be in [1, {num_classes}]")
+  if (slt.classifier.enabled and slt.classifier.ten_crop
+      and not config.data.get("eval_ten_crop_images", False)):
+    raise ValueError("config.slt.classifier.ten_crop=True needs config.data.eval_ten_crop_images"
+                     "=True (the ten crops of the original resized to data.resize_size)")
+  if slt.vst_weight < 0:
+    raise ValueError(f"config.slt.vst_weight (beta) must be >= 0, got {slt.vst_weight}")
+  for net, size in input_sizes(slt).items():
+    if size < 0:
+      raise ValueError(f"config.slt.{net}.image_size={size} must be >= 0 (0: data.image_size)")
+  return smt_k, acam_k

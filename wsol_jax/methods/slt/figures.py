@@ -9,38 +9,24 @@ import os
 import numpy as np
 
 from wsol_jax import drawing
-from wsol_jax.localization import boxes as box_lib
-from wsol_jax.localization import scoremaps
-from wsol_jax.models import heads
-
-
-def figure_arrays(method, state, batch) -> dict:
-  """On device (jit-able): the upsampled localization map [B, H, W], the localizer's box and, with a
-  regressor, the regressor's box (abs xyxy [B, 4]) of ``batch['image']`` (uint8)."""
-  images = heads.model_input(batch["image"])
-  _, h, w, _ = images.shape
-  out = method.localizer_out(state, images)
-  maps = scoremaps.upsample_scoremaps(method.localization_map(out, batch["label"]), (h, w))
-  loc_box = scoremaps.largest_component_box_xyxy(maps, method.config.eval.cam_threshold)
-  arrays = {"scoremap": maps, "localizer_box": loc_box}
-  if method.has_regressor:
-    arrays["regressor_box"] = box_lib.denormalize_xyxy(method.regressor_boxes(state, images), w, h)
-  return arrays
+from wsol_jax import io_utils
 
 
 def figure_boxes(data, i):
   """The (boxes, colour) list drawn on image ``i`` of ``data``: GT red, localizer green, regressor
   blue."""
-  gt = data["bboxes"][i][data["bboxes_valid"][i]]
+  gt = data["bboxes"][i][data["bboxes_valid"][i].astype(bool)]
   drawn = [(gt, drawing.RED), (data["localizer_box"][i], drawing.GREEN)]
   if "regressor_box" in data:
     drawn.append((data["regressor_box"][i], drawing.BLUE))
   return drawn
 
 
-def write_figures(data, out_dir: str, tag: str) -> list[str]:
-  """``out_dir/slt_<tag>.png`` from host ``data`` and, when the training hook saved per-epoch data
-  in ``out_dir``, ``out_dir/slt_epochs.png``."""
+def draw(data, out_dir: str, tag: str) -> list[str]:
+  """``out_dir/slt_<tag>.png`` from host arrays ``data`` (``image`` uint8 [N, H, W, 3], ``bboxes``
+  [N, M, 4] with ``bboxes_valid``, ``scoremap`` [N, H, W], ``localizer_box`` and optionally
+  ``regressor_box`` [N, 4] abs xyxy px): one row per image, [image + boxes | heat map + boxes];
+  and, when the training hook saved per-epoch data in ``out_dir``, ``out_dir/slt_epochs.png``."""
   n = len(data["image"])
   fig = drawing.method_grid(data["image"], data["scoremap"], [figure_boxes(data, i) for i in range(n)])
   paths = [str(drawing.save_png(os.path.join(out_dir, f"slt_{tag}.png"), fig))]
@@ -50,11 +36,8 @@ def write_figures(data, out_dir: str, tag: str) -> list[str]:
 
 def save_epoch_data(data, fig_dir: str, epoch: int) -> None:
   """``fig_dir/epoch_<epoch>.npz`` (atomic), then the across-epochs figure redrawn."""
-  os.makedirs(fig_dir, exist_ok=True)
-  path = os.path.join(fig_dir, f"epoch_{epoch:03d}.npz")
-  tmp = path + ".tmp.npz"
-  np.savez_compressed(tmp, **data)
-  os.replace(tmp, path)
+  io_utils.atomic_write(os.path.join(fig_dir, f"epoch_{epoch:03d}.npz"),
+                        lambda f: np.savez_compressed(f, **data), mode="wb")
   write_epochs_figure(fig_dir)
 
 

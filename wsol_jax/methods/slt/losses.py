@@ -77,8 +77,7 @@ def regressor_loss(pred_normalized_xyxy, target_normalized_xyxy, cells_hw, beta:
   Both boxes are rescaled to feature cells, ``p = (x1/m, y1/m, x2/m, y2/m)`` with ``m`` the
   localizer's downsampling factor (``cells_hw`` = the map's (h, w) = image size / m), before the
   smooth L1, so its switch at ``|x| = beta = 1`` falls at one cell. (On [0, 1] coordinates every
-  error is below 1 and the loss is a half-MSE whose gradients are 50-150x smaller: issue 11,
-  defect 4.)
+  error is below 1 and the loss is a half-MSE whose gradients are 50-150x smaller.)
   """
   h, w = cells_hw
   units = jnp.asarray([w, h, w, h], jnp.float32)

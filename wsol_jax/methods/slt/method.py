@@ -27,53 +27,33 @@ from __future__ import annotations
 
 import os
 
-import flax.linen as nn
-from flax.linen import normalization as flax_norm
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from wsol_jax.localization import boxes as box_lib
-from wsol_jax.localization import metrics as metrics_lib
 from wsol_jax.localization import scoremaps as cam_lib
-from wsol_jax.methods import cam as cam_method
 from wsol_jax.methods import common
+from wsol_jax.methods.slt import config as slt_config
 from wsol_jax.methods.slt import figures, losses
 from wsol_jax.methods.slt import vst as transforms
 from wsol_jax.models import blocks, heads
 from wsol_jax.models import classifier as classifier_lib
-from wsol_jax.models.regressor import BoxRegressor, ordered_box_xyxy
+from wsol_jax.models import regressor as regressor_lib
+from wsol_jax.models.batch_norm_stats import apply_recording_batch_stats
 from wsol_jax.training import method as base
 from wsol_jax.training import parallel
 from wsol_jax.training import train_state as ts
 
 LOCALIZATION, CLASSIFIER = "localization", "classifier"
 PSEUDO_THRESHOLD = "pseudo_box_threshold"  # state.extras key: the regressor's pseudo-box threshold
-_VST_MAPS = ("localization", "all", "acam", "gt")
-_VST_NORMALIZE = ("none", "minmax")
-_VST_CLASS_REDUCE = ("sum", "mean")
-_VST_STOP_GRADIENT = ("none", "original", "transformed")
 _REGRESSOR_GROUPS = {"regressor/backbone": "backbone", "regressor/fc1": "head",
                      "regressor/fc2": "head"}
 # The regressor's FC layers take config.train.lr_mults['regressor_head'] when a config sets it
 # (else 'head'): in feature-cell units one SGD step moves a box by ~lr * ||hidden||^2 cells.
 REGRESSOR_HEAD_GROUP = "regressor_head"
 _CLASSIFIER_GROUPS = {"classifier/backbone": "backbone", "classifier/fc": "head"}
-NETWORKS = ("localizer", "regressor", "classifier")
-
-
-# The paper's CUB K: 30 of its 200 classes (Sec. 4.1).
-PAPER_K_FRACTION = 30 / 200
-
-
-def smt_k_for(smt_k: int, num_classes: int) -> int:
-  """K of Eq. 8: ``smt_k`` when set (>= 1); -1 scales the paper's 30 of 200 classes to
-  ``num_classes`` (rounded, at least 1): 4 for a 25-class CUB subset."""
-  if smt_k >= 1:
-    return int(smt_k)
-  if smt_k == -1:
-    return max(1, int(round(PAPER_K_FRACTION * num_classes)))
-  raise ValueError(f"config.slt.smt_k must be >= 1 or -1, got {smt_k}")
+NETWORKS = slt_config.NETWORKS
 
 
 def pseudo_box_normalized_xyxy(loc_maps, image_hw, threshold: float):
@@ -92,52 +72,14 @@ def pseudo_box_normalized_xyxy(loc_maps, image_hw, threshold: float):
   return jax.lax.stop_gradient(jnp.where(empty, jnp.array([0.0, 0.0, 1.0, 1.0]), boxes))
 
 
-def apply_recording_batch_stats(module, variables, *args, **kwargs):
-  """``module.apply(variables, *args, **kwargs)`` that also returns, for every train-mode BatchNorm,
-  the batch mean and variance it normalised with, as a ``batch_stats``-shaped tree (no gradient).
-
-  VST's transformed pass runs in inference mode on this tree, so it normalises with exactly the
-  ORIGINAL pass's statistics: BatchNorm cannot turn the canvas fill or the changed batch into a map
-  difference that L_VST would then penalise (issue 11, defect 2). Under ``pmap`` the statistics are
-  the BatchNorm's own cross-device ones (its ``axis_name``).
-  """
-  records = {}
-
-  def interceptor(next_fun, call_args, call_kwargs, context):
-    mdl = context.module
-    # (Only attributes here: calling a module method would be intercepted again.)
-    if (context.method_name == "__call__" and isinstance(mdl, nn.BatchNorm)
-        and not nn.merge_param("use_running_average", mdl.use_running_average,
-                               call_kwargs.get("use_running_average"))):
-      x = call_args[0]
-      feature_axes = flax_norm._canonicalize_axes(x.ndim, mdl.axis)  # pylint: disable=protected-access
-      reduction = tuple(i for i in range(x.ndim) if i not in feature_axes)
-      mean, var = flax_norm._compute_stats(  # pylint: disable=protected-access
-          x, reduction, dtype=mdl.dtype, axis_name=mdl.axis_name,
-          axis_index_groups=mdl.axis_index_groups, use_fast_variance=mdl.use_fast_variance,
-          mask=call_kwargs.get("mask"), force_float32_reductions=mdl.force_float32_reductions)
-      records[tuple(mdl.scope.path)] = {"mean": mean, "var": var}
-    return next_fun(*call_args, **call_kwargs)
-
-  with nn.intercept_methods(interceptor):
-    out = module.apply(variables, *args, **kwargs)
-  tree = {}
-  for path, stats in records.items():
-    node = tree
-    for name in path[:-1]:
-      node = node.setdefault(name, {})
-    node[path[-1]] = jax.tree.map(jax.lax.stop_gradient, stats)
-  return out, tree
-
-
 def vst_map_pair(maps_o, maps_t_canvas, params_g, image_hw, canvas_hw, normalize: str):
   """The two maps Eq. 13 compares: raw ``M^o`` [B, h, w, C] and the raw map of the transformed
   canvas [B, h', w', C] -> (``M^o``, ``M^it = g'(M^t)``), both [B, h, w, C].
 
   ``g'`` comes FIRST; only then is each map min-max normalised (``normalize='minmax'``), over the
   image's cells only (``g'`` returns exactly the image's region), never over the canvas fill. So a
-  perfectly equivariant map gives L_VST = 0 (issue 11, defect 1: normalising the canvas first let
-  the fill's cells set the minimum).
+  perfectly equivariant map gives L_VST = 0 (normalising the canvas first would let the fill's
+  cells set the minimum).
   """
   maps_it = transforms.spatial_inverse(maps_t_canvas, params_g, image_hw, canvas_hw,
                                        maps_o.shape[1:3])
@@ -157,34 +99,10 @@ class SLTNet(base.Method):
   def __init__(self, config, info: base.RunInfo):
     super().__init__(config, info)
     slt = config.slt
-    common.check_choice("slt", "vst_maps", slt.vst_maps, _VST_MAPS)
-    common.check_choice("slt", "vst_normalize", slt.vst_normalize, _VST_NORMALIZE)
-    common.check_choice("slt", "vst_class_reduce", slt.vst_class_reduce, _VST_CLASS_REDUCE)
-    common.check_choice("slt", "vst_stop_gradient", slt.vst_stop_gradient, _VST_STOP_GRADIENT)
-    common.check_choice("slt", "regressor.loss_units", slt.regressor.loss_units,
-                        ("cells", "normalized"))
-    self.smt_k = smt_k_for(slt.smt_k, info.num_classes)
-    if self.smt_k < 1 or self.smt_k > info.num_classes:
-      raise ValueError(f"config.slt.smt_k={slt.smt_k} must be in [1, {info.num_classes}] "
-                       "(classes), or -1 (the paper's 30 of 200 classes, scaled to the class count)")
-    if not 0.0 <= slt.smt_alpha <= 1.0:
-      raise ValueError(f"config.slt.smt_alpha={slt.smt_alpha} must be in [0, 1] (Eq. 8)")
-    self.acam_k = self.smt_k if slt.acam_k < 0 else int(slt.acam_k)
-    if not 1 <= self.acam_k <= info.num_classes:
-      raise ValueError(f"config.slt.acam_k={slt.acam_k} must be in [1, {info.num_classes}]")
-    if (slt.classifier.enabled and slt.classifier.ten_crop
-        and not config.data.get("eval_ten_crop_images", False)):
-      raise ValueError("config.slt.classifier.ten_crop=True needs config.data.eval_ten_crop_images"
-                       "=True (the ten crops of the original resized to data.resize_size)")
-    if slt.vst_weight < 0:
-      raise ValueError(f"config.slt.vst_weight (beta) must be >= 0, got {slt.vst_weight}")
+    self.smt_k, self.acam_k = slt_config.check_config(config, info.num_classes)
     self.has_regressor = bool(slt.regressor.enabled)
     self.has_classifier = bool(slt.classifier.enabled)
-    # (.get: configs saved before these fields existed, e.g. exported models, still load.)
-    self.input_sizes = {net: int(slt.get(net, {}).get("image_size", 0)) for net in NETWORKS}
-    for net, size in self.input_sizes.items():
-      if size < 0:
-        raise ValueError(f"config.slt.{net}.image_size={size} must be >= 0 (0: data.image_size)")
+    self.input_sizes = slt_config.input_sizes(slt)
     self._check_weight_sources()
     self._regressor_cells = {}
     self.primary_eval_group = "system" if self.has_regressor else "localizer"
@@ -199,7 +117,7 @@ class SLTNet(base.Method):
     reg_groups = dict(_REGRESSOR_GROUPS)
     if REGRESSOR_HEAD_GROUP in self.stage_train(LOCALIZATION).lr_mults:
       reg_groups.update({k: REGRESSOR_HEAD_GROUP for k, v in reg_groups.items() if v == "head"})
-    loc_groups = dict(cam_method.LOCALIZER_GROUPS, **(reg_groups if self.has_regressor else {}))
+    loc_groups = dict(common.LOCALIZER_GROUPS, **(reg_groups if self.has_regressor else {}))
     self.tx_loc = common.network_optimizer(self.stage_train(LOCALIZATION), loc_groups,
                                            info.steps_per_epoch,
                                            self.stage_steps(LOCALIZATION),
@@ -208,7 +126,6 @@ class SLTNet(base.Method):
       self.tx_cls = common.network_optimizer(self.stage_train(CLASSIFIER), _CLASSIFIER_GROUPS,
                                              info.steps_per_epoch, self.stage_steps(CLASSIFIER),
                                              trained=("classifier",))
-    self._figure_fn = None
     self._threshold_map_fn = None
 
   # ------------------------------------------------------------------------------------------
@@ -221,9 +138,9 @@ class SLTNet(base.Method):
   # Networks.
 
   def localizer(self, bn_axis_name=None) -> heads.Localizer:
-    return cam_method.build_localizer(self.config, self.info.num_classes, bn_axis_name)
+    return common.build_localizer(self.config, self.info.num_classes, bn_axis_name)
 
-  def regressor(self, bn_axis_name=None) -> BoxRegressor:
+  def regressor(self, bn_axis_name=None) -> regressor_lib.BoxRegressor:
     return common.build_regressor(self.config, self.config.slt.regressor, bn_axis_name)
 
   def classifier(self, bn_axis_name=None) -> classifier_lib.Classifier:
@@ -351,7 +268,8 @@ class SLTNet(base.Method):
       loss = terms["loss_smt"]
       if use_vst:
         # The transformed pass normalises with the ORIGINAL pass's batch statistics (inference-
-        # mode BatchNorm on them) and updates no running statistics (issue 11, defect 2).
+        # mode BatchNorm on them) and updates no running statistics: BatchNorm must not turn the
+        # canvas fill into a map difference.
         out_t = localizer.apply({"params": params["localizer"], "batch_stats": stats_o},
                                 images_t, train=False)
         logits_sg = jax.lax.stop_gradient(logits)
@@ -378,7 +296,7 @@ class SLTNet(base.Method):
         raw, reg_updates = regressor.apply(reg_vars, reg_images, train=True, rngs=dropout,
                                            mutable=["batch_stats"])
         cells_hw = self.regressor_cells_hw(reg_images.shape[1:3])
-        pred = self.regressor_normalized(raw, cells_hw)
+        pred = regressor_lib.normalized_xyxy(raw, slt.regressor.output, cells_hw)
         if slt.regressor.loss_units == "cells":  # Eq. 3-4: boxes in cells of the REGRESSOR's map
           reg = losses.regressor_loss(pred, pseudo, cells_hw, slt.regressor.smooth_l1_beta)
         else:  # 'normalized': [0, 1] coordinates (a half-MSE at beta 1)
@@ -446,30 +364,21 @@ class SLTNet(base.Method):
       self._regressor_cells[input_hw] = tuple(features.shape[1:3])
     return self._regressor_cells[input_hw]
 
-  def regressor_normalized(self, raw, cells_hw):
-    """The regressor's output -> normalised xyxy [B, 4]. A 'sigmoid' head outputs fractions of the
-    image; a 'linear' / 'relu' head outputs the paper's p = (x1/m, y1/m, x2/m, y2/m) in cells of
-    the regressor's own map (``cells_hw``, :meth:`regressor_cells_hw`; Eq. 3-4), so that one unit
-    of output is one cell and the smooth L1's gradient per coordinate is at most 1, as in the
-    paper."""
-    if self.config.slt.regressor.output == "sigmoid":
-      return raw
-    h, w = cells_hw
-    return raw / jnp.asarray([w, h, w, h], raw.dtype)
-
   def regressor_boxes(self, state, images):
     """The regressor's boxes for float ``images`` [B, H, W, 3] of any size (resized to its input
-    size): normalised xyxy, so they map back to the image; corners in order, clipped to it."""
+    size): its outputs in cells of its own map (Eq. 3-4: one unit of output is one cell, so the
+    smooth L1's gradient per coordinate is at most 1, as in the paper) decoded to normalised xyxy,
+    corners in order, clipped to the image (:func:`wsol_jax.models.regressor.decoded_boxes_xyxy`)."""
     x = self.network_input("regressor", images)
     raw = self.regressor().apply(common.network_variables(state, "regressor"), x, train=False)
-    boxes = self.regressor_normalized(raw, self.regressor_cells_hw(x.shape[1:3]))
-    return jnp.clip(ordered_box_xyxy(boxes), 0.0, 1.0)
+    return regressor_lib.decoded_boxes_xyxy(raw, self.config.slt.regressor.output,
+                                            self.regressor_cells_hw(x.shape[1:3]))
 
   def classify(self, state, images, crops=None):
     """Class logits [B, C] of the classifier on float ``images`` [B, H, W, 3]; with ``crops``
     [B, 10, h, w, 3] (float) instead, the log of the mean softmax over them: the ten crops of the
     original image resized to ``data.resize_size`` (eval batches' ``image_ten_crop`` with
-    ``data.eval_ten_crop_images``), never crops of an upscaled eval image (issue 11, defect 10).
+    ``data.eval_ten_crop_images``), never crops of an upscaled eval image.
     Either is resized to the classifier's input size first."""
     model, variables = self.classifier(), common.network_variables(state, "classifier")
     logits_of = lambda x: model.apply(variables, self.network_input("classifier", x), train=False)
@@ -505,7 +414,7 @@ class SLTNet(base.Method):
     out = self.localizer_out(state, x)
     # A new photo arrives resized to the model input; the paper's ten-crop needs the original
     # resized to data.resize_size (the eval batches' image_ten_crop), and crops of an enlarged
-    # model input are not that (issue 11, defect 10), so inference classifies the image once.
+    # model input are not that, so inference classifies the image once.
     logits = self.classify(state, x) if self.has_classifier else out["logits"]
     preds = {"logits": logits,
              "scoremap": self.localization_map(out, jnp.argmax(out["logits"], axis=-1)),
@@ -515,34 +424,34 @@ class SLTNet(base.Method):
     return preds
 
   # ------------------------------------------------------------------------------------------
-  # Figures (the paper's Fig. 5 and 6; :mod:`wsol_jax.methods.slt.figures`).
+  # Figures (the paper's Fig. 5 and 6; drawn by :mod:`wsol_jax.methods.slt.figures`).
 
-  def figure_data(self, state, batch) -> dict[str, np.ndarray] | None:
-    """Host arrays for the figures of ``batch``'s first ``config.eval.figure_images`` images (None
-    when that is 0)."""
-    k = min(self.config.eval.figure_images, len(batch["image"]))
-    if k <= 0:
-      return None
-    if self._figure_fn is None:
-      self._figure_fn = jax.jit(lambda s, b: figures.figure_arrays(self, s, b))
-    small = {key: np.asarray(batch[key])[:k] for key in ("image", "label", "bboxes",
-                                                         "bboxes_valid")}
-    out = jax.device_get(self._figure_fn(state, {"image": small["image"],
-                                                 "label": small["label"]}))
-    return dict(out, **small)
+  def figure_arrays(self, state, images_uint8, labels):
+    """On device: ``scoremap``, the localization map upsampled to the image [B, H, W];
+    ``localizer_box``, its box at ``config.eval.cam_threshold``, and with a regressor
+    ``regressor_box``, the regressor's (abs xyxy [B, 4])."""
+    images = heads.model_input(images_uint8)
+    _, h, w, _ = images.shape
+    maps = cam_lib.upsample_scoremaps(self.localization_map(self.localizer_out(state, images),
+                                                            labels), (h, w))
+    arrays = {"scoremap": maps,
+              "localizer_box": cam_lib.largest_component_box_xyxy(maps,
+                                                                  self.config.eval.cam_threshold)}
+    if self.has_regressor:
+      arrays["regressor_box"] = box_lib.denormalize_xyxy(self.regressor_boxes(state, images), w, h)
+    return arrays
 
-  def write_figures(self, state, batch, out_dir: str, tag: str) -> list[str]:
-    """``out_dir/slt_<tag>.png`` (one row per image: [image + boxes | heat map + boxes]) and, when
-    the training hook saved per-epoch data there, ``out_dir/slt_epochs.png``; none when
-    ``config.eval.figure_images`` is 0."""
-    data = self.figure_data(state, batch)
-    return [] if data is None else figures.write_figures(data, out_dir, tag)
+  def draw_figures(self, data, out_dir: str, tag: str) -> list[str]:
+    """``out_dir/slt_<tag>.png`` and, when the training hook saved per-epoch data there,
+    ``out_dir/slt_epochs.png`` (:func:`.figures.draw`)."""
+    return figures.draw(data, out_dir, tag)
 
   def on_epoch_end(self, state, ctx: base.HookContext):
-    if ctx.stage != LOCALIZATION:
+    """After each localization epoch: the figure images' arrays saved for ``slt_epochs.png``."""
+    if ctx.stage != LOCALIZATION or ctx.figure_batch is None:
       return {}
-    data = self.figure_data(state, ctx.sample_batch)
-    if data is not None and ctx.is_main_process:
+    data = self.figure_data(state, ctx.figure_batch)
+    if ctx.is_main_process:
       figures.save_epoch_data(data, os.path.join(ctx.workdir, "figures"), ctx.epoch)
     return {}
 
@@ -566,20 +475,8 @@ class SLTNet(base.Method):
     test split (its train-fullsup: 5 per class on CUB, 10 on ImageNet). Their boxes choose this
     one number and reach no gradient. Every process scores the same images, so all agree.
     """
-    cfg = self.config
-    batches = common.held_out_box_batches(cfg, cfg.slt.pseudo_threshold_images_per_class,
-                                          self.info.num_classes,
-                                          "slt.pseudo_threshold_images_per_class")
     if self._threshold_map_fn is None:
       self._threshold_map_fn = jax.jit(lambda s, x, y: self.localization_map(
           self.localizer_out(s, heads.model_input(x)), y))
-
-    def scored_maps():
-      for batch in batches:
-        images = np.asarray(batch["image"])
-        maps = np.asarray(self._threshold_map_fn(state, images, np.asarray(batch["label"])))
-        yield (cam_lib.upsample_scoremaps_reference(maps, images.shape[1:3]), batch["bboxes"],
-               batch["bboxes_valid"], batch["valid"])
-
-    return metrics_lib.best_box_threshold(scored_maps(), cfg.eval.cam_curve_interval,
-                                          cfg.eval.backend)
+    return common.select_on_held_out_boxes(
+        self, lambda images, labels: self._threshold_map_fn(state, images, labels))
