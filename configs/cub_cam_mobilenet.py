@@ -6,12 +6,13 @@ scripts/compare_methods.py compares the three methods on one backbone, one input
         --config.data.manual_dir=../shared/data/cub25 \\
         --config.model.pretrained=../shared/weights/mobilenet_7_5_224_tf.h5
 
-On cub25 (750 train / 737 test images) and 2 CPU cores, with only the final evaluation (as
-scripts/compare_methods.py runs them), a run took 3.6 min for CAM (a step ~1.7 s), 20.5 min for
-SLT-Net (a localization step ~6.8 s: two localizer passes, one on the larger VST canvas, and the
-regressor; then the classifier) and 14.7 min for LCHP (an init step ~5.7 s, a refine step ~2.3 s):
-scripts/benchmark_step.py's *_cub_mobilenet rows. SLT-Net and LCHP are over the 12 min aimed at
-(see README, "Real birds"). The papers' full settings stay in configs/cub_cam.py, cub_slt.py,
+On cub25 (750 train / 737 test images) and 2 CPU cores (Intel Xeon, AVX-512), with only the final
+evaluation (as scripts/compare_methods.py runs them), a run took 3.6 min for CAM, 20.5 min for
+SLT-Net and 14.7 min for LCHP before the XLA:CPU default of wsol_jax.runtime. A step now (jax
+0.10.2, scripts/benchmark_step.py's *_cub_mobilenet rows, docs/BENCHMARKS.md): CAM ~1.3 s (was
+1.7), SLT-Net's localization step ~5.5 s (6.8: two localizer passes, one on the larger VST canvas,
+and the regressor; then the classifier), LCHP's init step ~3.7 s (5.7) and refine step ~1.5 s
+(2.3). SLT-Net and LCHP are over the 12 min aimed at (docs/RESULTS.md). The papers' full settings stay in configs/cub_cam.py, cub_slt.py,
 cub_lchp.py. Choices and reasons:
 
 * Backbone: Keras MobileNetV1 at width 0.75 (the shared ImageNet weights), block 12 at stride 1, so
