@@ -45,16 +45,13 @@ def fake_batch(seed: int = 0, batch: int = 8, size: int = 32):
 def loop_config(data_dir):
   """The tiny LCHP on a 32 px synthetic_wsol (32 train / 16 test images) in ``data_dir``: 4 init and
   4 refine steps, a checkpoint every 2."""
-  config = load_config("synthetic_lchp")
+  config = tiny_config()
   config.data.data_dir = str(data_dir)
   config.data.synthetic.image_size = 32
   config.data.synthetic.num_train = 32
   config.data.synthetic.num_test = 16
   config.data.image_size = 32
   config.data.resize_size = 36
-  config.model.backbone_kwargs = {"widths": (8, 16), "convs_per_stage": 1}
-  config.lchp.num_attention = 4
-  config.lchp.regressor.hidden_units = 8
   config.train.num_steps = 4
   config.lchp.stage_train.refine.num_steps = 4
   config.eval.figure_images = 2

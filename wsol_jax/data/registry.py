@@ -33,18 +33,19 @@ def resolve_data_dir(data_dir: str | None) -> str:
   return os.path.abspath(os.path.expanduser(data_dir))
 
 
-def _cfg_get(cfg: Any, key: str, default=None):
+def cfg_get(cfg: Any, key: str, default=None):
+  """``cfg[key]`` of a ConfigDict, dict or object (``default`` when absent)."""
   return cfg.get(key, default) if hasattr(cfg, "get") else getattr(cfg, key, default)
 
 
 def make_builder(data_cfg: Any) -> tfds.core.DatasetBuilder:
   """The builder for ``data_cfg`` (fields: name, data_dir, builder_config, skip_bad_examples,
   and for synthetic_wsol the recipe in ``data_cfg.synthetic``)."""
-  name = _cfg_get(data_cfg, "name")
+  name = cfg_get(data_cfg, "name")
   cls = builder_class(name)
-  config = cls.config_from_data(_cfg_get(data_cfg, "builder_config") or None, data_cfg)
-  return cls(data_dir=resolve_data_dir(_cfg_get(data_cfg, "data_dir")), config=config,
-             skip_bad_examples=bool(_cfg_get(data_cfg, "skip_bad_examples", False)))
+  config = cls.config_from_data(cfg_get(data_cfg, "builder_config") or None, data_cfg)
+  return cls(data_dir=resolve_data_dir(cfg_get(data_cfg, "data_dir")), config=config,
+             skip_bad_examples=bool(cfg_get(data_cfg, "skip_bad_examples", False)))
 
 
 def prepare(builder: tfds.core.DatasetBuilder, manual_dir: str | None = None) -> None:
@@ -71,7 +72,7 @@ def ensure_prepared(data_cfg: Any) -> tfds.core.DatasetBuilder:
   if name == "synthetic_wsol":
     prepare(builder)
     return make_builder(data_cfg)  # Re-read the written info (class names, split sizes).
-  manual_dir = _cfg_get(data_cfg, "manual_dir")
+  manual_dir = cfg_get(data_cfg, "manual_dir")
   if manual_dir:
     prepare(builder, manual_dir)
     return make_builder(data_cfg)

@@ -84,8 +84,7 @@ class SyntheticWsol(wsol_builder.WsolBuilder):
   def config_from_data(cls, builder_config, data_cfg):
     """The recipe of ``data.synthetic`` (``builder_config`` must be unset or 'default'): by name
     when it is a built-in config (TFDS rejects a copy of one)."""
-    recipe = dict(data_cfg.get("synthetic") or {}) if hasattr(data_cfg, "get") else dict(
-        getattr(data_cfg, "synthetic", None) or {})
+    recipe = dict(registry.cfg_get(data_cfg, "synthetic") or {})
     if builder_config and builder_config != "default":
       raise ValueError(f"synthetic_wsol has no builder_config {builder_config!r}: set "
                        "data.synthetic.* fields for other recipes")
