@@ -34,6 +34,7 @@ import numpy as np
 import script_lib
 
 from wsol_jax import io_utils
+from wsol_jax import runtime
 
 GT_KNOWN = "gt_known_loc"
 
@@ -159,4 +160,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+  runtime.restart_with_huge_page_malloc()
   sys.exit(main())

@@ -31,6 +31,7 @@ import numpy as np
 import script_lib
 
 from wsol_jax import io_utils
+from wsol_jax import runtime
 
 VARIANTS = {
     "cam": {"slt.smt_k": 1, "slt.smt_alpha": 1.0, "slt.topk_acam": False, "slt.vst_weight": 0.0},
@@ -96,4 +97,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+  runtime.restart_with_huge_page_malloc()
   sys.exit(main())

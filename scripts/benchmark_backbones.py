@@ -27,6 +27,7 @@ import numpy as np
 import script_lib
 
 from wsol_jax import io_utils
+from wsol_jax import runtime
 from wsol_jax.models import get_backbone
 
 # (backbone, the papers' input size, options): the maps the CAM / BAP heads read.
@@ -117,4 +118,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+  runtime.restart_with_huge_page_malloc()
   sys.exit(main())

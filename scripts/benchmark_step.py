@@ -377,4 +377,5 @@ def main_vs_torch(chosen: list[Row], args) -> int:
 
 
 if __name__ == "__main__":
+  runtime.restart_with_huge_page_malloc()
   sys.exit(main())

@@ -27,6 +27,7 @@ from PIL import Image
 import script_lib
 
 from wsol_jax import io_utils
+from wsol_jax import runtime
 from wsol_jax.data import decode
 from wsol_jax.models import get_backbone, pretrained
 
@@ -125,4 +126,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+  runtime.restart_with_huge_page_malloc()
   main()

@@ -40,6 +40,7 @@ import numpy as np
 import script_lib
 
 from wsol_jax import io_utils
+from wsol_jax import runtime
 
 METHODS = ("cam", "slt", "lchp")
 METRICS = ("top1_cls", "top1_loc", "gt_known_loc", "MaxBoxAcc", "MaxBoxAccV2")
@@ -203,4 +204,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+  runtime.restart_with_huge_page_malloc()
   sys.exit(main())

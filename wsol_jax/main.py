@@ -159,4 +159,5 @@ def parse_flags(argv):
 
 
 if __name__ == "__main__":
+  runtime.restart_with_huge_page_malloc()
   app.run(lambda argv: sys.exit(main(argv)), flags_parser=parse_flags)
