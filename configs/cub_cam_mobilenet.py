@@ -8,12 +8,13 @@ scripts/compare_methods.py compares the three methods on one backbone, one input
 
 On cub25 (750 train / 737 test images) and 2 CPU cores (Intel Xeon, AVX-512), with only the final
 evaluation (as scripts/compare_methods.py runs them), a run took 3.6 min for CAM, 20.5 min for
-SLT-Net and 14.7 min for LCHP before the XLA:CPU default of wsol_jax.runtime. A step now (jax
-0.10.2, scripts/benchmark_step.py's *_cub_mobilenet rows, docs/BENCHMARKS.md): CAM ~1.3 s (was
-1.7), SLT-Net's localization step ~5.5 s (6.8: two localizer passes, one on the larger VST canvas,
-and the regressor; then the classifier), LCHP's init step ~3.7 s (5.7) and refine step ~1.5 s
-(2.3). SLT-Net and LCHP are over the 12 min aimed at (docs/RESULTS.md). The papers' full settings stay in configs/cub_cam.py, cub_slt.py,
-cub_lchp.py. Choices and reasons:
+SLT-Net and 14.7 min for LCHP before the CPU defaults of wsol_jax.runtime (an XLA:CPU flag, glibc
+huge pages); 2.0, 9.7 and 8.4 min with them (docs/RESULTS.md). A step now (jax 0.10.2,
+scripts/benchmark_step.py's *_cub_mobilenet rows, docs/BENCHMARKS.md): CAM ~0.9 s (was 1.7),
+SLT-Net's localization step ~3.9 s (6.8: two localizer passes, one on the larger VST canvas, and
+the regressor; then the classifier), LCHP's init step ~2.9 s (5.7) and refine step ~1.4 s (2.3).
+SLT-Net and LCHP now run within the 12 min aimed at. The papers' full settings stay in
+configs/cub_cam.py, cub_slt.py, cub_lchp.py. Choices and reasons:
 
 * Backbone: Keras MobileNetV1 at width 0.75 (the shared ImageNet weights), block 12 at stride 1, so
   the maps are H/16 (10 x 10 at 160), the stride of CAM-VGG16 and of InceptionV3's Mixed_6e.
