@@ -67,3 +67,17 @@ def test_opting_out_runs_the_command_once_unchanged():
   done = _run_driver(**{runtime.KEEP_MALLOC_ENV: "1"})
   assert done.stderr.count("started") == 1
   assert done.stdout.strip() == "['a b', '--x=1']"
+
+
+def test_a_failed_exec_goes_on_unchanged(monkeypatch, caplog):
+  def refuse(*args):
+    raise PermissionError("exec not allowed here")
+  monkeypatch.setattr(runtime, "_thp_mode", lambda: "madvise")
+  monkeypatch.setattr(runtime, "_glibc_version", lambda: _NEW)
+  monkeypatch.setattr(runtime.sys, "platform", "linux")
+  monkeypatch.setattr(runtime.os, "execve", refuse)
+  monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+  monkeypatch.delenv(runtime.KEEP_MALLOC_ENV, raising=False)
+  runtime.restart_with_huge_page_malloc()
+  assert "exec not allowed here" in caplog.text
+  assert "GLIBC_TUNABLES" not in os.environ

@@ -124,7 +124,8 @@ def restart_with_huge_page_malloc() -> None:
   """Replace this process by the same command with :data:`HUGE_PAGE_TUNABLE` in its environment
   (:func:`huge_page_environment` says when; otherwise return). Only for a command-line entry point,
   first thing in its ``__main__`` block: it ``exec``s, so a notebook or library caller would be
-  replaced. Linux only; the restarted process sees the tunable set and goes on."""
+  replaced. Linux only; the restarted process sees the tunable set and goes on (so does this one,
+unchanged, if the exec fails)."""
   if sys.platform != "linux" or not sys.executable or not getattr(sys, "orig_argv", None):
     return
   environ = huge_page_environment(os.environ, _thp_mode(), _glibc_version())
@@ -132,7 +133,10 @@ def restart_with_huge_page_malloc() -> None:
     return
   sys.stdout.flush()
   sys.stderr.flush()
-  os.execve(sys.executable, sys.orig_argv, environ)
+  try:
+    os.execve(sys.executable, sys.orig_argv, environ)
+  except OSError as e:  # e.g. a sandbox that forbids exec: go on with glibc's defaults
+    logging.warning("could not restart with %s (%s); going on without", HUGE_PAGE_TUNABLE, e)
 
 
 def configure_jax(compilation_cache_dir: str = "") -> None:
