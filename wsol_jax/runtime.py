@@ -52,10 +52,18 @@ def with_default_flags(xla_flags: str, defaults=CPU_XLA_FLAGS) -> str:
   return " ".join([xla_flags.strip()] + added).strip()
 
 
+def _version_tuple(version: str, parts: int = 2) -> tuple[int, ...]:
+  """'0.10.2' -> (0, 10) (the first ``parts`` numbers); (0,) where it does not parse."""
+  try:
+    return tuple(int(x) for x in version.split(".")[:parts])
+  except ValueError:
+    return (0,)
+
+
 def _jaxlib_version() -> tuple[int, ...]:
   try:
-    return tuple(int(x) for x in importlib.metadata.version("jaxlib").split(".")[:2])
-  except (importlib.metadata.PackageNotFoundError, ValueError):
+    return _version_tuple(importlib.metadata.version("jaxlib"))
+  except importlib.metadata.PackageNotFoundError:
     return (0,)
 
 
@@ -114,10 +122,7 @@ def _thp_mode() -> str:
 
 def _glibc_version() -> tuple[int, ...]:
   library, version = platform.libc_ver()
-  try:
-    return tuple(int(x) for x in version.split(".")) if library == "glibc" else (0,)
-  except ValueError:
-    return (0,)
+  return _version_tuple(version) if library == "glibc" else (0,)
 
 
 def restart_with_huge_page_malloc() -> None:
@@ -125,7 +130,7 @@ def restart_with_huge_page_malloc() -> None:
   (:func:`huge_page_environment` says when; otherwise return). Only for a command-line entry point,
   first thing in its ``__main__`` block: it ``exec``s, so a notebook or library caller would be
   replaced. Linux only; the restarted process sees the tunable set and goes on (so does this one,
-unchanged, if the exec fails)."""
+  unchanged, if the exec fails)."""
   if sys.platform != "linux" or not sys.executable or not getattr(sys, "orig_argv", None):
     return
   environ = huge_page_environment(os.environ, _thp_mode(), _glibc_version())
