@@ -12,7 +12,8 @@ under the design card's names.
 
   Every network on VGG16 at 224 px: images resized to 256, random 224 crop + flip. Localization
   branch (localizer + regressor, one step): SGD momentum 0.9, weight decay 5e-4, lr 2e-4 (new layers
-  x10), batch 16, 4 epochs; alpha 0.4, K 30, beta 10 on the raw CAMs of all 200 classes (Eq. 11-13).
+  x10), batch 16, 4 epochs; alpha 0.4, K 30, beta 10 on the min-max normalised top-K ACAM
+  (Eq. 11-13).
   Localizer CAM-VGG16 (the paper's pseudo-box localizer for CUB); regressor VGG16 conv5_3 + GAP +
   FC 512-ReLU-FC 4, linear outputs in its feature cells (Eq. 3-4: x/16); classifier torchvision's
   VGG16 with a new 200-way fc8, fine-tuned (schedule: our choice, see docs/ALGORITHMS.md). All start
@@ -28,7 +29,7 @@ under the design card's names.
   4.4).
 
   As configs/cub_slt.py (SGD momentum 0.9, weight decay 5e-4, lr 2e-4, batch 16, 4 epochs, alpha 0.4,
-  K 30, beta 10 on the raw CAMs of all classes) with the regressor and the classifier on InceptionV3
+  K 30, beta 10 on the normalised top-K ACAM) with the regressor and the classifier on InceptionV3
   at 299 px, while the pseudo-boxes still come from CAM-VGG16 at 224 px: the paper's localizer for
   CUB whatever the other networks' backbone ("the localizer with VGG16 to generate pseudo boxes for
   the CUB dataset", Sec. 4.4). Images are resized to 320 and randomly cropped to 299 (eval: resized
@@ -46,7 +47,7 @@ under the design card's names.
 ``imagenet``:
   SLT-Net with VGG16 on ImageNet (ILSVRC2012 localization): the paper's setting (Sec. 4.1, 4.4).
 
-  As configs/cub_slt.py but 2 epochs, alpha 0.2, K 100 (beta 10 on the raw CAMs of all 1000 classes,
+  As configs/cub_slt.py but 2 epochs, alpha 0.2, K 100 (beta 10 on the normalised top-K ACAM,
   lr 2e-4, batch 16). Regressor and classifier on VGG16 at 224 px; the pseudo-boxes come from the
   paper's ImageNet localizer, InceptionV3 cut after Mixed_6e + the CAM head at 299 px ("the localizer
   with InceptionV3 to generate pseudo boxes for the ILSVRC2012 dataset", Sec. 4.4). Images are
@@ -64,7 +65,7 @@ under the design card's names.
 ``imagenet_inception``:
   SLT-Net with InceptionV3 on ImageNet (ILSVRC2012 localization): the paper's setting (Sec. 4.1).
 
-  As configs/imagenet_slt.py (2 epochs, alpha 0.2, K 100, beta 10 on the raw CAMs of all classes,
+  As configs/imagenet_slt.py (2 epochs, alpha 0.2, K 100, beta 10 on the normalised top-K ACAM,
   lr 2e-4, batch 16) with every network on InceptionV3 at 299 px: 320 -> random 299 crop (eval: 299).
   Localizer (the paper's ImageNet pseudo-box localizer): InceptionV3 cut after Mixed_6e + the CAM
   head; regressor: the same Mixed_6e map + GAP + FC-ReLU-FC; classifier: torchvision's ImageNet

@@ -37,7 +37,7 @@ import script_lib
 from wsol_jax import config_defaults
 from wsol_jax import io_utils
 from wsol_jax import runtime
-from wsol_jax.training import dryrun
+from wsol_jax.training import memory
 from wsol_jax.training import parallel
 from wsol_jax.training import method as base
 
@@ -199,7 +199,7 @@ def measure(row: Row, steps: int, batch_size: int = 0) -> dict:
     state, metrics = compiled(state, batch, rng)
   jax.block_until_ready((state, metrics))
   elapsed = time.perf_counter() - start
-  peak, where = dryrun.peak_memory()
+  peak, where = memory.peak_memory()
   label = row.label if f"b{images}" in row.label else f"{row.label} b{images}"
   return {"key": row.key, "row": label, "compile_s": compile_s,
           "steps_per_s": steps / elapsed, "images_per_s": steps * images / elapsed, "peak_gib": peak / 2**30, "memory": where}

@@ -24,7 +24,7 @@ if str(HELPERS) not in sys.path:
 # Their asserts report like a test's own.
 pytest.register_assert_rewrite(*sorted(p.stem for p in HELPERS.glob("*.py")))
 
-SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
+from repo_paths import SHARED_DIR as SHARED  # noqa: E402  (after the helpers are on sys.path)
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +33,17 @@ def shared_dir():
   if not SHARED.is_dir():
     pytest.skip(f"{SHARED} is absent (it holds the real data and weights; present in the dev setup)")
   return SHARED
+
+
+@pytest.fixture(scope="session")
+def shared_weights(shared_dir):
+  """``shared_weights(name)`` -> the path of ../shared/weights/<name>; skips where it is absent."""
+  def path_of(name: str):
+    path = shared_dir / "weights" / name
+    if not path.is_file():
+      pytest.skip(f"{path} is absent (the real ImageNet weights of the dev setup)")
+    return path
+  return path_of
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,7 @@
 """``python -m wsol_jax.main``: train then ``--mode=eval`` reproduces results.json; an unknown config
-key, a missing dataset or another config's workdir is a one-line error that changes nothing."""
+key, a missing dataset or another config's workdir is a one-line error that changes nothing; a
+trained workdir alone (its config.json) evaluates, predicts, exports and visualizes as its config
+file does, without orbax's read-only notices; a run with grain workers leaks no shared memory."""
 
 import json
 import os
@@ -7,7 +9,11 @@ import os
 import pytest
 
 import loop_testlib
-from cli_testlib import assert_one_line_error, run_main
+from cli_testlib import (assert_no_leaked_shared_memory, assert_no_orbax_read_only_notices,
+                         assert_one_line_error, run_main)
+from repo_paths import REPO
+
+PHOTO = str(REPO / "docs" / "synthetic_wsol.png")
 
 
 def _listing(root):
@@ -58,7 +64,72 @@ def test_workdir_of_another_config_is_one_line_error_and_untouched(trained):
   config, workdir, _ = trained
   before = _listing(workdir)
   for mode in ("train", "eval"):
-    proc = run_main(f"--config={config}", f"--workdir={workdir}", f"--mode={mode}",
-                 "--config.model.head_channels=4")
-    assert_one_line_error(proc, "another config")
+    for config_args in ([f"--config={config}"], []):  # [] : the workdir's config.json
+      proc = run_main(*config_args, f"--workdir={workdir}", f"--mode={mode}",
+                      "--config.model.head_channels=4")
+      assert_one_line_error(proc, "another config")
   assert _listing(workdir) == before
+
+
+def _predicted_boxes(proc, out):
+  assert_no_orbax_read_only_notices(proc)
+  lines = (out / "predictions.jsonl").read_text().splitlines()
+  assert len(lines) == 1, lines
+  return json.loads(lines[0])["box_xyxy"]
+
+
+def test_a_trained_workdir_alone_evaluates_predicts_and_exports(trained, tmp_path):
+  config, workdir, _ = trained
+  results = json.loads((workdir / "results.json").read_text())
+  proc = run_main(f"--workdir={workdir}", "--mode=eval")
+  assert_no_orbax_read_only_notices(proc)
+  assert json.loads((workdir / "results.json").read_text()) == results
+
+  boxes = {}
+  for name, config_args in (("config_file", [f"--config={config}"]), ("workdir", [])):
+    out = tmp_path / name
+    proc = run_main(*config_args, f"--workdir={workdir}", "--mode=predict", f"--images={PHOTO}",
+                    f"--out={out}")
+    boxes[name] = _predicted_boxes(proc, out)
+  assert boxes["workdir"] == boxes["config_file"]
+
+  exported = tmp_path / "model.wsol"
+  assert_no_orbax_read_only_notices(
+      run_main(f"--workdir={workdir}", "--mode=export", f"--out={exported}"))
+  proc = run_main(f"--workdir={exported}", "--mode=predict", f"--images={PHOTO}",
+                  f"--out={tmp_path / 'exported'}")
+  assert _predicted_boxes(proc, tmp_path / "exported") == boxes["workdir"]
+
+
+def test_a_saved_config_json_is_a_config_file(trained):
+  _, workdir, _ = trained
+  proc = run_main(f"--config={workdir / 'config.json'}", f"--workdir={workdir}",
+                  "--mode=visualize")
+  assert_no_orbax_read_only_notices(proc)
+  written = [line[len("wrote "):] for line in proc.stdout.splitlines() if line.startswith("wrote ")]
+  assert written and all(os.path.isfile(path) for path in written), proc.stdout
+
+
+def test_a_workdir_without_config_json_is_one_line_error(tmp_path):
+  for mode, needle in (("train", "a new run needs --config"), ("eval", "trained with")):
+    proc = run_main(f"--workdir={tmp_path / 'new'}", f"--mode={mode}")
+    assert proc.returncode == 2
+    assert_one_line_error(proc, "config.json not found", needle)
+  assert not (tmp_path / "new").exists()
+
+
+def test_images_matching_nothing_is_one_line_error_exit_2(trained, tmp_path):
+  _, workdir, _ = trained
+  proc = run_main(f"--workdir={workdir}", "--mode=predict", f"--images={tmp_path}/*.png",
+                  f"--out={tmp_path / 'out'}")
+  assert proc.returncode == 2
+  assert_one_line_error(proc, "no images at --images=")
+  assert not (tmp_path / "out").exists()
+
+
+def test_a_run_with_grain_workers_leaks_no_shared_memory(tmp_path):
+  config = loop_testlib.write_tiny_config_file(tmp_path / "tiny.py", tmp_path / "tfds")
+  proc = run_main(f"--config={config}", f"--workdir={tmp_path / 'run'}",
+                  "--config.data.worker_count=1", "--config.train.num_steps=2")
+  assert_no_leaked_shared_memory(proc)
+  assert (tmp_path / "run" / "results.json").is_file()

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import pathlib
 import types
+from typing import Any, Mapping
 
 import ml_collections
 from ml_collections import config_dict
@@ -40,10 +42,65 @@ def load_config_module(path) -> types.ModuleType:
 
 def load_config_file(path) -> ml_collections.ConfigDict:
   """``get_config()`` of a config file ``'FILE.py'``, or ``get_config(variant)`` of
-  ``'FILE.py:variant'`` (as ``--config=`` reads them)."""
+  ``'FILE.py:variant'`` (as ``--config=`` reads them); a run's saved config, ``config.json``, or
+  an exported model's (``.wsol``): :func:`load_saved_config`."""
+  if str(path).endswith(SAVED_CONFIG_SUFFIXES):
+    return load_saved_config(path)
   file, _, variant = str(path).partition(":")
   module = load_config_module(file)
   return module.get_config(variant) if variant else module.get_config()
+
+
+# A run's config as it trained, in its workdir (written by the training loop when it starts).
+SAVED_CONFIG_FILE = "config.json"
+# --config= files holding a run's saved config: a config.json, an exported model.
+SAVED_CONFIG_SUFFIXES = (".json", ".wsol")
+
+
+def load_saved_config(path) -> ml_collections.ConfigDict:
+  """The config a run was trained with, from its ``config.json`` or an exported ``.wsol`` file
+  (:func:`config_from_saved`); one-line errors naming the file."""
+  path = str(path)
+  if not pathlib.Path(path).is_file():
+    raise FileNotFoundError(f"config file {path} not found")
+  if path.endswith(".wsol"):
+    from wsol_jax.inference import export  # pylint: disable=import-outside-toplevel
+    saved = export.read_export_metadata(path).get("config")
+  else:
+    try:
+      with open(path, encoding="utf-8") as f:
+        saved = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+      raise ValueError(f"{path} is not valid JSON ({e})") from None
+  if not isinstance(saved, dict) or "method" not in saved:
+    raise ValueError(f"{path} holds no saved wsol_jax config (no 'method' key)")
+  return config_from_saved(saved)
+
+
+def config_from_saved(saved: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A config saved as JSON (``config.json``, a checkpoint's meta) as the ConfigDict it was: every
+  saved field and no other, JSON lists back to tuples (configs hold no lists), and a null where the
+  base config has a typed placeholder (``model.num_classes``) keeps that type, so that
+  ``--config.`` overrides parse as they do on ``configs/*.py``. Its fingerprint is the run's."""
+  return _from_saved(saved, get_base_config())
+
+
+def _from_saved(saved: Mapping[str, Any], defaults) -> ml_collections.ConfigDict:
+  """``saved`` as a ConfigDict; ``defaults``: the same section of the base config, or None."""
+  node = ml_collections.ConfigDict()
+  for key, value in saved.items():
+    known = isinstance(defaults, ml_collections.ConfigDict) and key in defaults
+    if isinstance(value, Mapping):
+      node[key] = _from_saved(value, defaults.get(key) if known else None)
+    elif value is None and known and defaults.get_type(key) is not type(None):
+      node[key] = config_dict.placeholder(defaults.get_type(key))
+    else:
+      node[key] = _tuples(value)
+  return node
+
+
+def _tuples(value):
+  return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -108,6 +165,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   config.model.num_classes = config_dict.placeholder(int)  # None: from the dataset
   config.model.dtype = "float32"  # compute dtype: 'float32' or 'bfloat16' (params stay float32)
   config.model.pretrained = ""  # backbone weights: a file, 'imagenet' or a name ('' = random init)
+  # Backbone layers that may start from random where the weights file lacks them (e.g. VGG16's fc6 /
+  # fc7, ('classifier_0', 'classifier_3'), with a convolutions-only file); any other missing tensor
+  # stops the start-up. Printed in one line when used.
+  config.model.pretrained_allow_random = ()
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 32  # global: over all devices and hosts

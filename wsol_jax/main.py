@@ -1,13 +1,18 @@
 """Command line: ``python -m wsol_jax.main --config=configs/X.py --workdir=DIR [--mode=...]``.
 
+Without ``--config`` a trained ``DIR`` is enough: every mode reads ``DIR/config.json``, the config
+the run was trained with (``--config=`` also takes a saved ``config.json`` or a ``.wsol`` file);
+see :mod:`wsol_jax.cli_config`.
+
 Modes: ``train`` (resumes from DIR's checkpoints, evaluates at the end), ``eval`` (the latest
 checkpoint, or ``--step``), ``visualize`` (PNG figures of a checkpoint, the method's ``write_figures``),
-``predict`` (``--images='DIR_OR_GLOB' [--out OUT]``: a class and a box for each photo, into
+``predict`` (``--images=PHOTO_DIR_OR_GLOB [--out OUT]``: a class and a box for each photo, into
 ``OUT/predictions.jsonl`` and ``OUT/overlays/``; the exit status is the number of images that could
 not be read, at most 100), ``export`` (``--out model.wsol``: one self-contained file that
 :func:`wsol_jax.inference.load` reads; see :mod:`wsol_jax.inference`), ``dryrun``
 (``--dryrun_steps=N``: every stage, hook, checkpoint, eval, export and predict of the recipe for a
-few steps under ``DIR/dryrun``, with step times, memory and the projected wall time; see
+few steps under ``DIR/dryrun``, with step times, memory and the projected wall time; a step that
+would not fit in memory, or in ``--dryrun_memory_limit_gb``, stops it before it runs; see
 :mod:`wsol_jax.training.dryrun`);
 :data:`MODES` maps each to its function. Any config field can
 be overridden, e.g. ``--config.train.lr=0.001``. Multi-host: ``--distributed`` calls
@@ -27,19 +32,21 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from wsol_jax import cli_config
 from wsol_jax import config_defaults
 from wsol_jax import runtime
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
-                                          lock_config=True)
+_CONFIG = cli_config.define_config_flag(
+    "config", "Config file (configs/*.py[:variant]), or a run's saved config.json or .wsol file "
+    "(default: WORKDIR/config.json, the config a trained workdir was trained with).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of checkpoints, metrics and results.")
 _MODE = flags.DEFINE_string("mode", "train",
                             "train | eval | visualize | predict | export | dryrun.")
 _STEP = flags.DEFINE_integer("step", None,
                              "eval / visualize / predict / export: the checkpoint step (default: "
                              "the latest).")
-_IMAGES = flags.DEFINE_string("images", None,
-                              "predict: a folder of photos (recursive) or a glob ('dir/*.jpg').")
+_IMAGES = flags.DEFINE_string("images", None, "predict: a photo, a folder of photos (recursive) "
+                              "or a glob ('dir/*.jpg').")
 _OUT = flags.DEFINE_string("out", None, "predict: the output folder (default WORKDIR/predict); "
                            "export: the file to write (default WORKDIR/model.wsol).")
 _OVERLAYS = flags.DEFINE_bool("overlays", True, "predict: also write OUT/overlays/<name>.png.")
@@ -48,12 +55,19 @@ _EXPORT_DTYPE = flags.DEFINE_enum("export_dtype", "float32", ["float32", "float1
 _BATCH = flags.DEFINE_integer("batch_size", None,
                               "predict: images per batch (default config.eval.batch_size).")
 _DRYRUN_STEPS = flags.DEFINE_integer("dryrun_steps", 2, "dryrun: train steps per stage and eval "
-                                     "batches.")
+                                     "batches (0: compile every step and check its memory only).")
+_DRYRUN_MEMORY = flags.DEFINE_float("dryrun_memory_limit_gb", 0.0,
+                                    "dryrun: stop when a compiled step needs more than this many "
+                                    "GiB (0: the device's memory; a CPU's: the host's available).")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+class CommandLineError(ValueError):
+  """A flag that names nothing usable (e.g. --images matching no file): one line, exit status 2."""
 
 
 def _train(config, workdir, step):
@@ -76,10 +90,11 @@ def _predict(config, workdir, step) -> int:
   """--mode=predict; returns the number of images that could not be read."""
   from wsol_jax import inference  # pylint: disable=import-outside-toplevel
   if not _IMAGES.value:
-    raise ValueError("--mode=predict needs --images=DIR_OR_GLOB")
+    raise CommandLineError("--mode=predict needs --images=PHOTO_DIR_OR_GLOB")
   paths = inference.find_images(_IMAGES.value)
   if not paths:
-    raise FileNotFoundError(f"no images at --images={_IMAGES.value!r}")
+    raise CommandLineError(f"no images at --images={_IMAGES.value!r} (give a photo, a folder of "
+                           "photos or a glob such as 'photos/*.jpg')")
   exported = os.path.isfile(workdir)  # --workdir may name an exported .wsol file
   model = inference.load(workdir, step, config=None if exported else config,
                          batch_size=_BATCH.value)
@@ -106,7 +121,8 @@ def _dryrun(config, workdir, step):
   del step
   from wsol_jax.training import dryrun  # pylint: disable=import-outside-toplevel
   dryrun.dryrun(config, workdir, _DRYRUN_STEPS.value,
-                title=config_flags.get_config_filename(flags.FLAGS["config"]))
+                title=config_flags.get_config_filename(flags.FLAGS["config"]),
+                memory_limit_gb=_DRYRUN_MEMORY.value)
 
 
 # mode -> fn(config, workdir, step); a new mode is one entry here. A mode returning an int sets
@@ -139,6 +155,9 @@ def main(argv):
     return 2
   try:
     status = MODES[_MODE.value](config, _WORKDIR.value, _STEP.value)
+  except CommandLineError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   except (ValueError, FileNotFoundError, train.NonFiniteError, dryrun.DryrunError) as e:
     if os.environ.get("WSOL_TRACEBACK"):  # developers: the full traceback
       raise
@@ -149,8 +168,10 @@ def main(argv):
 
 
 def parse_flags(argv):
-  """absl flag parsing with one-line errors (a bad --config override raises deep inside)."""
+  """absl flag parsing with one-line errors (a bad --config override raises deep inside); no
+  --config: the --workdir's saved config (:func:`cli_config.with_saved_config`)."""
   try:
+    argv = cli_config.with_saved_config(argv)
     return flags.FLAGS(argv)
   except Exception as e:  # pylint: disable=broad-except
     message = config_defaults.describe_bad_override(argv) or " ".join(str(e).split())

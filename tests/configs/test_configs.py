@@ -12,6 +12,7 @@ from ml_collections import config_dict
 from repo_paths import CONFIGS_DIR as CONFIG_DIR
 from wsol_jax import config_defaults
 from wsol_jax.data import registry as data_registry
+from wsol_jax.training import checkpoints
 from wsol_jax.training import method as base
 from wsol_jax.models import registry as model_registry
 
@@ -77,3 +78,35 @@ def test_config_builds(path):
   state = jax.eval_shape(method.init_state, jax.random.key(0), batch)
   assert int(np.prod(state.step.shape)) == 1
   assert jax.tree.leaves(state.params)
+
+
+def _typed_leaves(config, prefix=""):
+  """``(dotted key, field type, value)`` of every leaf of ``config``, in key order."""
+  for key in sorted(config.keys()):
+    value = config[key]
+    if isinstance(value, config_dict.ConfigDict):
+      yield from _typed_leaves(value, f"{prefix}{key}.")
+    else:
+      yield f"{prefix}{key}", config.get_type(key), value
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[pathlib.Path(p).name for p in CONFIGS])
+def test_a_saved_config_loads_as_the_config(path, tmp_path):
+  """A run's config.json (what the loop writes) loads back with every field, value and type of
+  the config file (tuples, typed placeholders), so it has the run's fingerprint and takes the
+  same --config. overrides."""
+  config = load_config(path)
+  saved = tmp_path / "config.json"
+  saved.write_text(config.to_json_best_effort(indent=2))
+  loaded = config_defaults.load_config_file(saved)
+  assert list(_typed_leaves(loaded)) == list(_typed_leaves(config))
+  assert checkpoints.config_fingerprint(loaded) == checkpoints.config_fingerprint(config)
+
+
+def test_a_file_that_is_not_a_saved_config_is_a_one_line_error(tmp_path):
+  for name, text, needle in (("bad.json", "{not json", "not valid JSON"),
+                             ("other.json", '{"a": 1}', "no 'method' key")):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=needle) as info:
+      config_defaults.load_config_file(tmp_path / name)
+    assert str(tmp_path / name) in str(info.value) and "\n" not in str(info.value)

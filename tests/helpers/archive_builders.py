@@ -6,9 +6,11 @@ Each writes the files a user puts in ``data.manual_dir`` and returns what a test
 * :func:`make_cub_folder` / :func:`make_cub_archive`: ``CUB_200_2011/`` (+ ``segmentations/``) or
   ``CUB_200_2011.tgz``: 3 classes x 4 images (3 train, 1 test), one box each, gray + CMYK JPEGs;
 * :func:`make_imagenet_manual_dir`: ``ILSVRC2012_img_{train,val}.tar`` with val boxes (CSV or VOC
-  XML), optional train boxes, and a val image with ``max_boxes_in_val`` boxes;
+  XML), optional train boxes, and a val image with ``max_boxes_in_val`` boxes (3 val images, or
+  ``val_images``);
 * :func:`make_tiny_imagenet_folder` / :func:`make_tiny_imagenet_zip`: ``tiny-imagenet-200/`` or its
-  zip: 2 classes x 3 train images (one gray), one val image and a val line of an unknown class.
+  zip: 2 classes x 3 train images (one gray), one val image (or ``val_images``) and a val line of
+  an unknown class.
 """
 
 from __future__ import annotations
@@ -124,9 +126,10 @@ def voc_xml(stem, width, height, objects) -> bytes:
 
 def make_imagenet_manual_dir(directory, train_boxes: bool = True, max_boxes_in_val: int = 2,
                              images_per_class: int = 2, val_boxes_format: str = "csv",
-                             with_train: bool = True, rng=None):
+                             with_train: bool = True, rng=None, val_images: int = 3):
   """A tiny ILSVRC2012 manual dir: per-class train tars of ``images_per_class`` 40 x 30 JPEGs
-  (``IMAGENET_WNIDS[0]``'s second one CMYK), a flat val tar of 3 images, their boxes in
+  (``IMAGENET_WNIDS[0]``'s second one CMYK), a flat val tar of ``val_images`` (at least 3; those
+  after the third of the classes in turn, one box each) images, their boxes in
   ``LOC_val_solution.csv`` (``val_boxes_format='csv'``) or ``ILSVRC2012_bbox_val_v3.tgz`` ('xml'),
   the first val image with ``max_boxes_in_val`` boxes (at least 1), and with ``train_boxes``
   ``LOC_train_solution.csv`` boxing one train image (``<IMAGENET_WNIDS[1]>_0``, at 3 4 20 25).
@@ -156,6 +159,8 @@ def make_imagenet_manual_dir(directory, train_boxes: bool = True, max_boxes_in_v
   val = {"ILSVRC2012_val_00000001": (IMAGENET_WNIDS[2], first[:max(1, max_boxes_in_val)]),
          "ILSVRC2012_val_00000002": (IMAGENET_WNIDS[0], [(0, 0, 39, 29)]),
          "ILSVRC2012_val_00000003": (IMAGENET_WNIDS[1], [(5, 6, 50, 12)])}  # x1 clipped
+  for k in range(4, val_images + 1):
+    val[f"ILSVRC2012_val_{k:08d}"] = (IMAGENET_WNIDS[k % len(IMAGENET_WNIDS)], [(2, 3, 30, 25)])
   with tarfile.open(manual / imagenet_loc.VAL_TAR, "w") as tar:
     for stem, (wnid, _) in val.items():
       data = jpeg_bytes(rng)
@@ -179,10 +184,11 @@ def make_imagenet_manual_dir(directory, train_boxes: bool = True, max_boxes_in_v
 TINY_WNIDS = ["n0000002", "n0000001"]  # not sorted: labels follow sorted order
 
 
-def make_tiny_imagenet_folder(root, rng=None) -> pathlib.Path:
+def make_tiny_imagenet_folder(root, rng=None, val_images: int = 1) -> pathlib.Path:
   """``root/tiny-imagenet-200/`` in the official layout: 2 classes x 3 train 64 x 64 JPEGs (the
-  first of n0000001 grayscale; boxes ``k k+1 40+k 63``), ``val_0.JPEG`` boxing the whole image,
-  and a val line of a class outside ``wnids.txt``; returns that folder."""
+  first of n0000001 grayscale; boxes ``k k+1 40+k 63``), ``val_0.JPEG`` boxing the whole image
+  (and ``val_images - 1`` more: ``val_2.JPEG``, ... of the classes in turn), and a val line
+  (``val_1``) of a class outside ``wnids.txt``; returns that folder."""
   rng = np.random.default_rng(0) if rng is None else rng
   base = pathlib.Path(root) / "tiny-imagenet-200"
   (base / "val" / "images").mkdir(parents=True)
@@ -199,18 +205,23 @@ def make_tiny_imagenet_folder(root, rng=None) -> pathlib.Path:
       lines.append(f"{wnid}_{k}.JPEG\t{k}\t{k + 1}\t{40 + k}\t63")
     (base / "train" / wnid / f"{wnid}_boxes.txt").write_text("\n".join(lines) + "\n")
   Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(base / "val/images/val_0.JPEG")
-  (base / "val" / "val_annotations.txt").write_text(
-      "val_0.JPEG\tn0000001\t0\t0\t63\t63\nval_1.JPEG\tn0000003\t1\t1\t5\t5\n")
+  lines = ["val_0.JPEG\tn0000001\t0\t0\t63\t63", "val_1.JPEG\tn0000003\t1\t1\t5\t5"]
+  for k in range(2, val_images + 1):
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+        base / "val" / "images" / f"val_{k}.JPEG")
+    lines.append(f"val_{k}.JPEG\t{TINY_WNIDS[k % 2]}\t2\t3\t50\t60")
+  (base / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
   return base
 
 
-def make_tiny_imagenet_zip(directory, rng=None) -> pathlib.Path:
-  """``directory/tiny-imagenet-200.zip`` of a :func:`make_tiny_imagenet_folder` tree (a manual
-  dir for the tiny_imagenet builder, which reads the zip in place); returns the zip's path."""
+def make_tiny_imagenet_zip(directory, rng=None, **folder_kwargs) -> pathlib.Path:
+  """``directory/tiny-imagenet-200.zip`` of a :func:`make_tiny_imagenet_folder` tree (its
+  ``folder_kwargs``; a manual dir for the tiny_imagenet builder, which reads the zip in place);
+  returns the zip's path."""
   directory = pathlib.Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
   with tempfile.TemporaryDirectory() as tmp:
-    make_tiny_imagenet_folder(tmp, rng)
+    make_tiny_imagenet_folder(tmp, rng, **folder_kwargs)
     archive = shutil.make_archive(str(directory / tiny_imagenet.ARCHIVE[:-len(".zip")]), "zip",
                                   root_dir=tmp, base_dir="tiny-imagenet-200")
   return pathlib.Path(archive)

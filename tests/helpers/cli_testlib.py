@@ -9,7 +9,8 @@ import sys
 from repo_paths import REPO
 
 # The dryrun's table header.
-DRYRUN_HEADER = ("compile s", "s/unit", "input s/batch", "images/s", "peak GiB (host RSS)")
+DRYRUN_HEADER = ("compile s", "s/unit", "input s/batch", "images/s", "program GiB",
+                 "peak GiB (host RSS)")
 
 
 def run_main(*args, timeout=600, env=None):
@@ -27,6 +28,24 @@ def assert_one_line_error(proc, *needles):
   assert last.startswith("error: "), proc.stderr
   for needle in needles:
     assert needle in last, last
+
+
+# What orbax logs on every read-only open of a checkpoint directory (nothing a user can act on).
+ORBAX_READ_ONLY_NOTICES = ("CheckpointManagerOptions.read_only", "Given directory is read only")
+
+
+def assert_no_orbax_read_only_notices(proc):
+  """Succeeded without a line of orbax's read-only notices on stderr."""
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  noisy = [line for line in proc.stderr.splitlines()
+           if any(notice in line for notice in ORBAX_READ_ONLY_NOTICES)]
+  assert not noisy, noisy
+
+
+def assert_no_leaked_shared_memory(proc):
+  """Succeeded without Python's resource tracker warning of leaked shared memory at shutdown."""
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "leaked shared_memory" not in proc.stderr, proc.stderr[-3000:]
 
 
 def dryrun(config, workdir, data_dir, *args, timeout=900):

@@ -94,7 +94,8 @@ def test_missing_tensor_is_a_one_line_error(tmp_path, h5_050):
     f["conv_pw_13"].attrs["weight_names"] = np.array([], np.float64)
   model = get_backbone("mobilenet_v1_050")
   with pytest.raises(ValueError, match=r"1 mobilenet_v1 tensors are missing from the file: "
-                                       r"params/conv_pw_13/kernel$"):
+                                       r"params/conv_pw_13/kernel \(to start their layers "
+                                       r"from random, name them in allow_random\)$"):
     pretrained.load_into(_shapes(model), str(path), model, paths=[()])
 
 

@@ -186,16 +186,29 @@ def build_regressor(config: ml_collections.ConfigDict, section,
 
 
 def init_variables(config: ml_collections.ConfigDict, module, backbone_name: str, rng,
-                   images, pretrained: str | None = None) -> dict:
+                   images, pretrained: str | None = None, *, network: str = "localizer",
+                   allow_random_field: str = "model.pretrained_allow_random") -> dict:
   """``module.init`` on ``images`` (float, [0, 1]) in one compiled call (op-by-op initialisation
   compiles every initializer separately: slow on CPU), then the weights ``pretrained`` names
   (None: ``config.model.pretrained``; 'imagenet' resolves per ``backbone_name``) copied into its
-  ``backbone`` (a ``backbone_name`` network) when set."""
+  ``backbone`` (a ``backbone_name`` network) when set. Backbone layers listed in the config field
+  ``allow_random_field`` may be absent from the file; they stay random and one line says so."""
   variables = jax.jit(lambda r, x: module.init({"params": r}, x, train=False))(rng, images)
   source = config.model.pretrained if pretrained is None else pretrained
   if source:
     from wsol_jax.models import pretrained as weights  # pylint: disable=import-outside-toplevel
-    variables, _ = weights.load_into(variables, source, backbone_name, paths=[("backbone",)])
+    section = config
+    for part in allow_random_field.split("."):  # .get: configs saved before the field existed
+      section = section.get(part, ()) if hasattr(section, "get") else ()
+    # 'a,b' from the command line arrives as one string: split it.
+    items = (section,) if isinstance(section, str) else tuple(section or ())
+    allow_random = tuple(name for item in items for name in str(item).split(",") if name)
+    variables, report = weights.load_into(variables, source, backbone_name, paths=[("backbone",)],
+                                          allow_random=allow_random,
+                                          allow_random_field=f"config.{allow_random_field}")
+    if report.random:
+      print(f"{network}: {', '.join(report.random)} not in {source}: start from random "
+            f"(config.{allow_random_field})", flush=True)
   return variables
 
 

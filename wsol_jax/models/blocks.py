@@ -132,10 +132,12 @@ def max_pool_torch(x, window: int, stride: int, padding: int = 0, ceil_mode: boo
   return nn.max_pool(x, (window, window), strides=(stride, stride), padding=pads)
 
 
-def avg_pool_torch(x, window: int, stride: int, padding: int = 0):
-  """``F.avg_pool2d(x, window, stride, padding)``; padding counts in the mean (PyTorch default)."""
+def avg_pool_torch(x, window: int, stride: int, padding: int = 0, count_include_pad: bool = True):
+  """``F.avg_pool2d(x, window, stride, padding, count_include_pad=...)``: by default padding
+  counts in the mean (PyTorch's default); False averages the image cells only (TF's 'SAME')."""
   return nn.avg_pool(x, (window, window), strides=(stride, stride),
-                     padding=((padding, padding), (padding, padding)), count_include_pad=True)
+                     padding=((padding, padding), (padding, padding)),
+                     count_include_pad=count_include_pad)
 
 
 def adaptive_avg_pool(x, out_hw: tuple[int, int]):

@@ -12,6 +12,11 @@ Mixed_7c [B, 2048]; ``'logits'`` = ``fc`` [B, num_classes].
 ``large_feature_map``: Mixed_6a keeps stride 1 (its strided 3x3 convs and pool get padding 1), as
 wsolevaluation's InceptionV3-CAM does to double the map (35x35 at 299). Weights are unchanged.
 Input scaling is Google's ``2x - 1`` (torchvision's ``transform_input=True`` does the same).
+
+``pooling``: ``'torchvision'`` (default) or ``'fid_tf2015'``, the ops of Google's 2015 graph that
+FID uses (its weights: :mod:`wsol_jax.models.inception_fid`): the branch average pools leave the
+padding out of the mean (``count_include_pad=False``), Mixed_7c's pool branch max-pools, and
+``input_norm='inception'`` is that graph's ``(255 x - 128) / 128``. Same variables either way.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from wsol_jax.models import blocks
 from wsol_jax.models.registry import register_backbone
 
 _BN_EPS = 1e-3
+POOLINGS = ("torchvision", "fid_tf2015")
 
 
 class BasicConv2d(nn.Module):
@@ -45,13 +51,18 @@ class BasicConv2d(nn.Module):
 
 
 class _Block(nn.Module):
-  """Base of the Inception blocks: ``self.conv(name, features, kernel, ...)`` -> a BasicConv2d."""
+  """Base of the Inception blocks: ``self.conv(name, features, kernel, ...)`` -> a BasicConv2d;
+  ``self.branch_pool(x)`` -> the 3x3/1 pool before the ``branch_pool`` conv (see ``pooling``)."""
 
   norm: Callable
   dtype: Any
+  pooling: str = "torchvision"
 
   def conv(self, name: str, features: int, kernel, stride=1, padding=0) -> BasicConv2d:
     return BasicConv2d(features, kernel, stride, padding, self.norm, self.dtype, name=name)
+
+  def branch_pool(self, x):
+    return blocks.avg_pool_torch(x, 3, 1, 1, count_include_pad=self.pooling == "torchvision")
 
 
 def _chain(x, layers: Sequence[BasicConv2d]):
@@ -70,7 +81,7 @@ class InceptionA(_Block):
     b5 = _chain(x, [c("branch5x5_1", 48, 1), c("branch5x5_2", 64, 5, 1, 2)])
     b3 = _chain(x, [c("branch3x3dbl_1", 64, 1), c("branch3x3dbl_2", 96, 3, 1, 1),
                     c("branch3x3dbl_3", 96, 3, 1, 1)])
-    bp = c("branch_pool", self.pool_features, 1)(blocks.avg_pool_torch(x, 3, 1, 1))
+    bp = c("branch_pool", self.pool_features, 1)(self.branch_pool(x))
     return jnp.concatenate([b1, b5, b3, bp], axis=-1)
 
 
@@ -101,7 +112,7 @@ class InceptionC(_Block):
                     c("branch7x7dbl_3", c7, (1, 7), 1, (0, 3)),
                     c("branch7x7dbl_4", c7, (7, 1), 1, (3, 0)),
                     c("branch7x7dbl_5", 192, (1, 7), 1, (0, 3))])
-    bp = c("branch_pool", 192, 1)(blocks.avg_pool_torch(x, 3, 1, 1))
+    bp = c("branch_pool", 192, 1)(self.branch_pool(x))
     return jnp.concatenate([b1, b7, bd, bp], axis=-1)
 
 
@@ -119,6 +130,7 @@ class InceptionD(_Block):
 
 
 class InceptionE(_Block):
+  max_pool_branch: bool = False  # the FID graph's last block (Mixed_7c)
 
   @nn.compact
   def __call__(self, x):
@@ -130,7 +142,8 @@ class InceptionE(_Block):
     bd = _chain(x, [c("branch3x3dbl_1", 448, 1), c("branch3x3dbl_2", 384, 3, 1, 1)])
     bd = jnp.concatenate([c("branch3x3dbl_3a", 384, (1, 3), 1, (0, 1))(bd),
                           c("branch3x3dbl_3b", 384, (3, 1), 1, (1, 0))(bd)], axis=-1)
-    bp = c("branch_pool", 192, 1)(blocks.avg_pool_torch(x, 3, 1, 1))
+    pooled = blocks.max_pool_torch(x, 3, 1, 1) if self.max_pool_branch else self.branch_pool(x)
+    bp = c("branch_pool", 192, 1)(pooled)
     return jnp.concatenate([b1, b3, bd, bp], axis=-1)
 
 
@@ -141,17 +154,28 @@ class InceptionV3(blocks.BatchNormBackbone):
   input_norm: str = "inception"  # Google's weights
   large_feature_map: bool = False
   dropout_rate: float = 0.5
+  pooling: str = "torchvision"  # or 'fid_tf2015' (module docstring)
+
+  def prepare(self, images):
+    """The base class's; under ``pooling='fid_tf2015'``, ``input_norm='inception'`` is that graph's
+    ``(255 x - 128) / 128``, i.e. ``2 x' - 1`` with ``x' = 255 x / 256``."""
+    if self.pooling not in POOLINGS:
+      raise ValueError(f"InceptionV3: pooling must be one of {POOLINGS}, got {self.pooling!r}")
+    if self.pooling == "fid_tf2015" and self.input_norm == "inception":
+      images = images * (255.0 / 256.0)
+    return super().prepare(images)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     x, dtype = self.prepare(x)
-    kw = dict(norm=self.norm(train, _BN_EPS), dtype=dtype)
-    x = BasicConv2d(32, 3, 2, 0, name="Conv2d_1a_3x3", **kw)(x)
-    x = BasicConv2d(32, 3, 1, 0, name="Conv2d_2a_3x3", **kw)(x)
-    x = BasicConv2d(64, 3, 1, 1, name="Conv2d_2b_3x3", **kw)(x)
+    stem = dict(norm=self.norm(train, _BN_EPS), dtype=dtype)
+    kw = dict(stem, pooling=self.pooling)
+    x = BasicConv2d(32, 3, 2, 0, name="Conv2d_1a_3x3", **stem)(x)
+    x = BasicConv2d(32, 3, 1, 0, name="Conv2d_2a_3x3", **stem)(x)
+    x = BasicConv2d(64, 3, 1, 1, name="Conv2d_2b_3x3", **stem)(x)
     x = blocks.max_pool_torch(x, 3, 2)
-    x = BasicConv2d(80, 1, 1, 0, name="Conv2d_3b_1x1", **kw)(x)
-    x = BasicConv2d(192, 3, 1, 0, name="Conv2d_4a_3x3", **kw)(x)
+    x = BasicConv2d(80, 1, 1, 0, name="Conv2d_3b_1x1", **stem)(x)
+    x = BasicConv2d(192, 3, 1, 0, name="Conv2d_4a_3x3", **stem)(x)
     x = blocks.max_pool_torch(x, 3, 2)
     x = InceptionA(pool_features=32, name="Mixed_5b", **kw)(x)
     x = InceptionA(pool_features=64, name="Mixed_5c", **kw)(x)
@@ -165,5 +189,5 @@ class InceptionV3(blocks.BatchNormBackbone):
       return x
     x = InceptionD(name="Mixed_7a", **kw)(x)
     x = InceptionE(name="Mixed_7b", **kw)(x)
-    x = InceptionE(name="Mixed_7c", **kw)(x)
+    x = InceptionE(max_pool_branch=self.pooling == "fid_tf2015", name="Mixed_7c", **kw)(x)
     return self.classify(x, train, head="fc", dropout_rate=self.dropout_rate)

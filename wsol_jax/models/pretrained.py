@@ -13,6 +13,8 @@ Formats, by extension:
   timm key layouts are both understood (timm's VGG names its fc layers ``pre_logits.fc1/fc2`` and
   ``head.fc`` as convs; old torchvision DenseNet files name layers ``norm.1``); ``module.``
   prefixes and ``{"state_dict": ...}`` wrappers are removed.
+  Google's 2015 FID InceptionV3 (``net.layers.<TF layer>.{weight,beta,mean,var}``) is recognised
+  by its keys and renamed to torchvision's (:mod:`wsol_jax.models.inception_fid`).
 * ``.h5`` -- Keras HDF5 weights (``layer_names`` / ``weight_names`` attributes; MobileNet).
 * ``.msgpack`` -- variables already in this package's layout (``scripts/convert_weights.py``).
 
@@ -38,14 +40,14 @@ import functools
 import importlib.util
 import pathlib
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wsol_jax.models import weight_sources
+from wsol_jax.models import inception_fid, weight_sources
 from wsol_jax.models.densenet import DenseNet161
 from wsol_jax.models.inception import InceptionV3
 from wsol_jax.models.mobilenet import MobileNetV1
@@ -89,6 +91,7 @@ class LoadReport:
   loaded: int  # tensors copied per path
   skipped: list[str]  # file tensors of layers the backbone does not build
   reinitialised: list[str]  # classifier tensors of another class count, left as initialised
+  random: list[str] = dataclasses.field(default_factory=list)  # layers allowed to stay random
 
   def summary(self) -> str:
     where = ", ".join("/".join(p) or "<root>" for p in self.paths)
@@ -97,6 +100,8 @@ class LoadReport:
       text += f"; {len(self.skipped)} file tensors beyond the backbone's cut skipped"
     if self.reinitialised:
       text += f"; classifier left as initialised ({', '.join(self.reinitialised)})"
+    if self.random:
+      text += f"; not in the file, left random as allowed: {', '.join(self.random)}"
     return text
 
 
@@ -265,8 +270,9 @@ def convert_keras(weights: Mapping[str, np.ndarray]) -> dict[Key, np.ndarray]:
   return out
 
 
-def read_converted(path: pathlib.Path, family: str) -> dict[Key, np.ndarray]:
-  """Any supported file -> {flax key: array} in this package's layout."""
+def read_converted(path: pathlib.Path, family: str, backbone=None) -> dict[Key, np.ndarray]:
+  """Any supported file -> {flax key: array} in this package's layout (``backbone``: the module or
+  name being filled, for the one-line note on the FID InceptionV3's pooling option)."""
   suffix = path.suffix.lower()
   if suffix == ".h5":
     return convert_keras(read_keras_h5(path))
@@ -274,7 +280,13 @@ def read_converted(path: pathlib.Path, family: str) -> dict[Key, np.ndarray]:
     tree = flax.serialization.msgpack_restore(path.read_bytes())
     return {k: np.asarray(v) for k, v in flax.traverse_util.flatten_dict(tree).items()}
   if suffix in (".pth", ".pt", ".bin", ".safetensors"):
-    return convert_torch(read_state_dict(path), family)
+    state = read_state_dict(path)
+    if family == "inception_v3" and inception_fid.is_fid_tf2015(state):
+      state = inception_fid.to_torchvision_state(state, path.name)
+      note = inception_fid.pooling_note(backbone, path.name)
+      if note:
+        print(note, flush=True)
+    return convert_torch(state, family)
   raise ValueError(f"unknown weights format {path.name!r}: expected .pth, .pt, .bin, .safetensors, "
                    f".h5 or .msgpack")
 
@@ -323,7 +335,8 @@ def find_backbones(flat_target: Mapping[Key, Any], source_keys, family: str) -> 
 
 
 def load_into(variables, source: str, backbone, *, paths: list[Key] | None = None,
-              cache: str | None = None):
+              cache: str | None = None, allow_random: Sequence[str] = (),
+              allow_random_field: str = "allow_random"):
   """Copy pretrained weights into each backbone inside ``variables``; returns (variables, report).
 
   variables: a model's variables ({'params': ..., 'batch_stats': ...}), e.g. from ``model.init``.
@@ -332,12 +345,15 @@ def load_into(variables, source: str, backbone, *, paths: list[Key] | None = Non
   backbone: the backbone module or its registry name (picks the key layout).
   paths: where the backbone sits inside 'params' (and 'batch_stats'), e.g. ``[('backbone',)]``;
     found automatically when None.
+  allow_random: names of the backbone's layers (its direct submodules, e.g. VGG16's
+    ``classifier_0``) that may start from their initialisation when the file lacks them; any
+    other missing tensor is an error that names ``allow_random_field`` (the config field).
   """
   family, head = family_of(backbone)
   flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(variables))
   if source == "imagenet":
     source = default_source(backbone, _mobilenet_width(flat) if family == "mobilenet_v1" else None)
-  converted = read_converted(weight_sources.resolve(source, cache), family)
+  converted = read_converted(weight_sources.resolve(source, cache), family, backbone)
   if paths is None:
     paths = find_backbones(flat, converted, family)
     if not paths:
@@ -347,10 +363,14 @@ def load_into(variables, source: str, backbone, *, paths: list[Key] | None = Non
   for prefix in paths:
     targets = {k[:1] + k[1 + len(prefix):]: k for k in flat
                if k[0] in ("params", "batch_stats") and k[1:1 + len(prefix)] == tuple(prefix)}
-    missing = ["/".join(k) for k in sorted(targets, key=_params_first) if k not in converted]
+    absent = [k for k in sorted(targets, key=_params_first) if k not in converted]
+    missing = ["/".join(k) for k in absent if k[1] not in allow_random]
     if missing:
       raise ValueError(f"{source}: {len(missing)} {family} tensors are missing from the file: "
-                       f"{', '.join(missing[:5])}")
+                       f"{', '.join(missing[:5])} (to start their layers from random, name "
+                       f"them in {allow_random_field})")
+    report.random = sorted(set(report.random) | {k[1] for k in absent})
+    targets = {k: t for k, t in targets.items() if k in converted}
     loaded, bad = 0, []
     for key, target_key in sorted(targets.items(), key=lambda kv: _params_first(kv[0])):
       value = _fit(converted[key], np.shape(flat[target_key]))

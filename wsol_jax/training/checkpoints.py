@@ -14,8 +14,10 @@ removed when a run next opens the directory for writing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 from typing import Any, Mapping, Sequence
 
@@ -33,10 +35,12 @@ CLASS_NAMES_FILE = "class_names.json"
 # fingerprint over these differs is refused (eval frequency, lr, logging may change on resume).
 FINGERPRINT_FIELDS = ("seed", "method", "data", "model", "train.batch_size", "train.optimizer")
 # Inside those, what does not change the trained model may differ: paths (moving a dataset), reader
-# throughput knobs, and how evaluation reads data (evaluating a checkpoint on another split).
+# throughput knobs, how evaluation reads data (evaluating a checkpoint on another split), and where
+# the starting weights came from (a checkpoint holds trained ones).
 # (data.worker_count stays in: a saved grain iterator resumes only with the same worker count.)
 FINGERPRINT_IGNORED_KEYS = ("data_dir", "manual_dir", "worker_buffer_size", "read_threads",
-                            "prefetch_examples", "eval_split", "eval_mode", "pretrained")
+                            "prefetch_examples", "eval_split", "eval_mode", "pretrained",
+                            "pretrained_allow_random")
 
 
 def config_fingerprint(config: ml_collections.ConfigDict) -> str:
@@ -64,6 +68,25 @@ def config_json(config: ml_collections.ConfigDict) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
+# What orbax's CheckpointManager logs (absl, WARNING) on every read-only open: nothing to act on.
+_READ_ONLY_NOTICE = "Given directory is read only=%s"
+
+
+def _is_not_read_only_notice(record: logging.LogRecord) -> bool:
+  return record.msg != _READ_ONLY_NOTICE
+
+
+@contextlib.contextmanager
+def _without_read_only_notice():
+  """Drops exactly orbax's read-only notice from the absl logger; every other record shows."""
+  logger = logging.getLogger("absl")
+  logger.addFilter(_is_not_read_only_notice)
+  try:
+    yield
+  finally:
+    logger.removeFilter(_is_not_read_only_notice)
+
+
 class Checkpoints:
   """An orbax ``CheckpointManager`` over ``directory`` with the three items above.
 
@@ -78,12 +101,15 @@ class Checkpoints:
     self.directory = os.path.abspath(directory)
     policy = None if read_only else cm.AnyPreservationPolicy(
         [cm.preservation_policy.LatestN(n=keep), cm.preservation_policy.CustomSteps(preserve_steps)])
+    # Read-only: every option it implies set here, so that orbax has none to warn about changing.
     options = ocp.CheckpointManagerOptions(
         preservation_policy=policy, create=not read_only, read_only=read_only,
+        save_interval_steps=0 if read_only else 1,
         cleanup_tmp_directories=not read_only, enable_async_checkpointing=not read_only)
     handlers = {STATE: ocp.StandardCheckpointHandler(), META: ocp.JsonCheckpointHandler(),
                 DATA_ITER: grain.checkpoint.CheckpointHandler()}
-    self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+    with _without_read_only_notice():
+      self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()

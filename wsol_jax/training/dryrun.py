@@ -4,7 +4,16 @@
 and weights) through what a real run does, in order, with the training loop's own pieces
 (:mod:`wsol_jax.training.loop`):
 
-1. the loop's start-up checks on ``workdir`` (``loop.setup``) and the first state (or warm start);
+1. the loop's start-up checks on ``workdir`` (``loop.setup``); then every program the recipe runs
+   -- each stage's train step, the evaluation's predict (ten-crop where configured) -- compiled on
+   the first train and eval batches (an eval split smaller than ``eval.batch_size`` is padded to
+   it, as evaluation pads its last batch) and its memory read from XLA's analysis
+   (:mod:`wsol_jax.training.memory`) BEFORE anything runs or is initialised. One over the limit
+   (the device's ``bytes_limit``; on a CPU the host's available memory plus what the process holds;
+   ``memory_limit_gb`` / ``--dryrun_memory_limit_gb`` sets a smaller one) stops the dryrun with one
+   line naming the part, its peak, the limit and the setting to lower (:class:`MemoryLimitError`).
+   ``steps=0`` (``--dryrun_steps=0``) stops here: the memory check only. Then the first state (or
+   the warm start);
 2. every stage of the method (SLT-Net: localization, classifier; LCHP: init, refine; CAM: train),
    entered as the loop enters it at its real first step: ``steps`` train steps, then the epoch-end
    hooks (threshold / delta selection, figures) as after the stage's last epoch;
@@ -17,15 +26,17 @@ Everything it writes is under ``workdir/dryrun/`` (emptied first): ``workdir/che
 created or read for resuming, so a later ``--mode=train`` in the same workdir starts from scratch.
 
 It prints one table (per stage: compile seconds, seconds per step, input seconds per batch,
-images/s, peak memory; the same for the epoch-end hooks and the eval step) and the projected wall
-time of the whole recipe on this machine: each stage's real step count (from the dataset size, the
-batch and the epochs, as the loop counts them) x its step time, the loop's evaluations x eval
-batches x the eval time per batch, the hooks' time x epochs, the checkpoints' time x saves, and the
-compilations once. Peak memory is the device's ``peak_bytes_in_use`` where the backend reports it
-(GPU/TPU), else the process's peak resident memory so far (CPU); the table says which.
+images/s, the compiled program's memory and the peak memory measured so far; the same for the
+epoch-end hooks and the eval step) and the projected wall time of the whole recipe on this machine:
+each stage's real step count (from the dataset size, the batch and the epochs, as the loop counts
+them) x its step time, the loop's evaluations x eval batches x the eval time per batch, the hooks'
+time x epochs, the checkpoints' time x saves, and the compilations once. The measured peak is the
+device's ``peak_bytes_in_use`` where the backend reports it (GPU/TPU), else the process's peak
+resident memory so far (CPU); the table says which.
 
 The first problem stops it with one line naming the part (``stage 'localization': train step``,
-``checkpoint``, ``eval``, ...): :class:`DryrunError`, or the loop's own one-line errors.
+``checkpoint``, ``eval``, ...): :class:`DryrunError` (:class:`MemoryLimitError`), or the loop's own
+one-line errors.
 """
 
 from __future__ import annotations
@@ -34,10 +45,9 @@ import contextlib
 import dataclasses
 import math
 import os
-import resource
 import shutil
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +58,7 @@ from wsol_jax import io_utils
 from wsol_jax.training import checkpoints as ckpt_lib
 from wsol_jax.training import evaluator as evaluate
 from wsol_jax.training import loop
+from wsol_jax.training import memory as memory_lib
 from wsol_jax.training import method as base
 from wsol_jax.training import metric_writers
 from wsol_jax.training import parallel
@@ -64,17 +75,12 @@ class DryrunError(RuntimeError):
   """A part of the dryrun failed; the message names the part, the error type and its message."""
 
 
+class MemoryLimitError(DryrunError):
+  """A compiled program needs more memory than the limit; the message names the setting to lower."""
+
+
 # ----------------------------------------------------------------------------------------------
-# Measuring (also what scripts/benchmark_step.py measures).
-
-
-def peak_memory() -> tuple[int, str]:
-  """``(bytes, where)``: device 0's ``peak_bytes_in_use`` where the backend reports it
-  (``'device'``: GPU/TPU), else this process's peak resident memory so far (``'host RSS'``)."""
-  stats = jax.local_devices()[0].memory_stats() or {}
-  if "peak_bytes_in_use" in stats:
-    return int(stats["peak_bytes_in_use"]), "device"
-  return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "host RSS"
+# Measuring.
 
 
 class Stopwatch:
@@ -125,6 +131,21 @@ class Row:
   loss: float = float("nan")
   peak_bytes: int = 0
   memory: str = ""
+  program_bytes: int = 0  # XLA's memory analysis of the compiled program (0: none)
+
+
+@dataclasses.dataclass
+class Program:
+  """A compiled program of the recipe: the function the dryrun calls, the global batch rows it was
+  compiled for, its memory (None where the backend reports none) and its compile seconds."""
+  fn: Callable
+  rows: int
+  memory: memory_lib.ProgramMemory | None
+  compile_s: float
+
+  @property
+  def peak_bytes(self) -> int:
+    return self.memory.peak if self.memory else 0
 
 
 def _done(row: Row) -> Row:
@@ -142,7 +163,7 @@ def _part(name: str) -> Iterator[None]:
     yield
   except Exception as e:  # pylint: disable=broad-except
     message = f"dryrun {name}: " + " ".join(str(e).split())
-    if isinstance(e, (ValueError, FileNotFoundError, loop.NonFiniteError)):
+    if isinstance(e, (ValueError, FileNotFoundError, loop.NonFiniteError, MemoryLimitError)):
       try:
         raise type(e)(message) from e
       except TypeError:  # an error type built otherwise
@@ -155,13 +176,16 @@ def _part(name: str) -> Iterator[None]:
 # The dryrun.
 
 
-def dryrun(config: ml_collections.ConfigDict, workdir: str, steps: int = 2, title: str = ""
-           ) -> dict[str, Any]:
+def dryrun(config: ml_collections.ConfigDict, workdir: str, steps: int = 2, title: str = "",
+           memory_limit_gb: float = 0.0) -> dict[str, Any]:
   """Runs ``config``'s recipe ``steps`` steps a stage (module doc) with everything it writes under
-  ``workdir/dryrun``; prints the table and the projection; returns ``{'rows': [Row],
-  'projection': [(what, seconds)], 'total_s': float}``."""
-  if steps < 1:
-    raise ValueError(f"--dryrun_steps={steps}: must be >= 1")
+  ``workdir/dryrun``; prints the table and the projection; returns ``{'programs': {part:
+  Program}, 'rows': [Row], 'projection': [(what, seconds)], 'total_s': float}``. ``steps=0``: the
+  memory check only (every program compiled and checked, nothing run; no rows, no projection).
+  ``memory_limit_gb`` > 0: the memory limit in GiB instead of the device's."""
+  if steps < 0:
+    raise ValueError(f"--dryrun_steps={steps}: must be >= 0 (0: the memory check only)")
+  limit = _memory_limit(memory_limit_gb)
   run = loop.setup(config, workdir)  # the checks of a real run in this workdir
   dry = dataclasses.replace(run, workdir=os.path.join(workdir, DRYRUN_DIR))
   if dry.is_main:
@@ -170,19 +194,30 @@ def dryrun(config: ml_collections.ConfigDict, workdir: str, steps: int = 2, titl
     loop.write_run_files(dry)
   method, runner = run.method, run.runner
   stages, spans = method.stages(), base.stage_spans(method.stages())
+  if not any(stage.num_steps for stage in stages):
+    raise ValueError(f"config.train: every stage of {method.name!r} has 0 steps "
+                     f"{[(s.name, s.num_steps) for s in stages]}")
   rows: list[Row] = []
   ckpts = ckpt_lib.Checkpoints(dry.checkpoint_dir, keep=1)
   writer = metric_writers.MetricWriter(dry.workdir, enabled=dry.is_main)
   try:
     with _part("data"):
+      # The first train and eval batches, read in this process (no data workers to start): the
+      # programs compile on their shapes, and the loop's own loaders give the same batches.
+      sample_batch = next(iter(loop.train_loader(config, worker_count=0)))
+      hook_batch = evaluate.first_batch(config, worker_count=0)
+    _, train_rng = loop.root_keys(config)
+    programs = _compile_programs(dry, sample_batch, hook_batch, train_rng, limit)
+    if steps == 0:
+      if run.is_main:
+        print(_memory_report(programs, limit, title or config.method), flush=True)
+      return {"programs": programs, "rows": [], "projection": [], "total_s": 0.0}
+    with _part("data"):
       loader = loop.train_loader(config)
       train_iter = iter(loader)
-      sample_batch = next(iter(loader))
-      hook_batch = evaluate.first_batch(config)
     with _part("initial state"):
       state = runner.place_state(loop.fresh_state(run, sample_batch))
-    _, train_rng = loop.root_keys(config)
-    trained = None  # (stage index, global step) of the last trained stage
+    trained = (0, 0)  # (stage index, global step) of the last trained stage
     for index, stage in enumerate(stages):
       if stage.num_steps == 0:  # as the loop: never entered
         print(f"stage {stage.name!r}: 0 steps in this config, skipped", flush=True)
@@ -194,21 +229,19 @@ def dryrun(config: ml_collections.ConfigDict, workdir: str, steps: int = 2, titl
           state = runner.compile_state_fn(
               lambda s, at=start: s.replace(step=jnp.full_like(s.step, at)))(state)
       with _part(f"stage {stage.name!r}: train step"):
-        state, row = _train_steps(dry, stage, state, train_iter, train_rng, steps, ckpts)
+        state, row = _train_steps(dry, stage, programs[f"train[{stage.name}]"], state,
+                                  train_iter, train_rng, steps, ckpts)
         rows.append(_done(row))
       with _part(f"stage {stage.name!r}: epoch-end hooks"):
         state, row = _epoch_end_hooks(dry, stage, state, writer, hook_batch, start + steps)
         rows.append(_done(row))
       trained = (index, start + steps)
-    if trained is None:
-      raise ValueError(f"config.train: every stage of {method.name!r} has 0 steps "
-                       f"{[(s.name, s.num_steps) for s in stages]}")
     with _part("checkpoint"):
       state, row = _checkpoint_round_trip(dry, ckpts, state, *trained, loader, train_iter,
                                           sample_batch)
       rows.append(_done(row))
     with _part("eval"):
-      rows.append(_done(_evaluate(dry, state, steps)))
+      rows.append(_done(_evaluate(dry, programs["eval"], state, steps)))
     with _part("figures"):
       with Stopwatch() as watch:
         method.write_figures(runner.single_copy(state), hook_batch,
@@ -222,16 +255,77 @@ def dryrun(config: ml_collections.ConfigDict, workdir: str, steps: int = 2, titl
   projection = _projection(dry, rows)
   total = sum(seconds for _, seconds in projection)
   if run.is_main:
-    print(_report(dry, rows, projection, total, steps, title), flush=True)
+    print(_report(dry, rows, projection, total, steps, title, limit), flush=True)
     print(f"dryrun files: {dry.workdir} (nothing written to {run.checkpoint_dir})", flush=True)
-  return {"rows": rows, "projection": projection, "total_s": total}
+  return {"programs": programs, "rows": rows, "projection": projection, "total_s": total}
 
 
-def _train_steps(run: loop.Run, stage: base.Stage, state, train_iter, train_rng, steps: int,
-                 ckpts) -> tuple[Any, Row]:
-  """``steps`` steps of ``stage``'s compiled step as the loop takes them, each awaited; the step
-  time is that of the steps after the first (the first holds the compilation)."""
-  step_fn = loop.compile_train_step(run, stage)
+def _memory_limit(limit_gb: float) -> tuple[int, str] | None:
+  """``(bytes, what)`` the programs may use: ``limit_gb`` GiB when > 0, else the device's
+  (:func:`wsol_jax.training.memory.memory_limit`; None: unknown, nothing is checked)."""
+  if limit_gb < 0:
+    raise ValueError(f"--dryrun_memory_limit_gb={limit_gb}: must be >= 0 (0: the device's)")
+  if limit_gb > 0:
+    return int(limit_gb * memory_lib.GIB), "--dryrun_memory_limit_gb"
+  return memory_lib.memory_limit()
+
+
+def _compile_programs(run: loop.Run, sample_batch, eval_batch, train_rng,
+                      limit: tuple[int, str] | None) -> dict[str, Program]:
+  """``{'train[<stage>]': Program, 'eval': Program}``: every stage's train step and the
+  evaluation's predict, compiled in the order they run on the shapes of the placed state (none is
+  initialised yet: the first check comes before the networks' initialisation), and each checked
+  against ``limit`` as soon as it is compiled (:func:`_compile`). The steps reuse these
+  compilations (pmap: compiles again, for the placed arrays)."""
+  method, runner = run.method, run.runner
+  config = run.config
+  with _part("initial state"):
+    stage_state = runner.placed_abstract(loop.abstract_state(run, sample_batch, 0))
+  programs = {}
+  for index, stage in enumerate(method.stages()):
+    if stage.num_steps == 0:
+      continue
+    with _part(f"stage {stage.name!r}: train step"):
+      if index > 0:  # as the loop enters it (eval_shape keeps the placement)
+        stage_state = jax.eval_shape(loop.compile_stage_entry(run, stage), stage_state)
+      programs[f"train[{stage.name}]"] = _compile(
+          f"train[{stage.name}]", loop.compile_train_step(run, stage),
+          (stage_state, runner.shard_batch(sample_batch), train_rng), sample_batch,
+          f"config.train.batch_size={config.train.batch_size}", limit)
+  with _part("eval"):
+    programs["eval"] = _compile(
+        "eval", evaluate.compile_predict(method, runner),
+        (stage_state, runner.shard_batch(eval_batch)), eval_batch,
+        f"config.eval.batch_size={config.eval.batch_size}", limit)
+  return programs
+
+
+def _compile(part: str, fn, args: tuple, host_batch, setting: str,
+             limit: tuple[int, str] | None) -> Program:
+  """``fn`` (jitted / pmapped) lowered on ``args`` and compiled, its memory printed and checked:
+  over ``limit``, a :class:`MemoryLimitError` naming ``setting`` (what to lower)."""
+  with Stopwatch() as watch:
+    compiled = fn.lower(*args).compile()
+  need = memory_lib.program_memory(compiled)
+  rows = len(host_batch["label"]) * jax.process_count()
+  program = Program(fn, rows, need, watch.compile_s)
+  size = memory_lib.format_bytes
+  where = f" of the {size(limit[0])} limit ({limit[1]})" if limit else ""
+  print(f"dryrun: {part}: compiled in {watch.compile_s:.1f} s at batch {rows}; needs "
+        + (f"{size(need.peak)} ({need.describe()}){where}" if need else
+           "memory not reported by this backend"), flush=True)
+  if need and limit and need.peak > limit[0]:
+    raise MemoryLimitError(f"needs {size(need.peak)} at batch {rows} ({need.describe()}), over "
+                           f"the {size(limit[0])} limit ({limit[1]}): lower {setting}")
+  return program
+
+
+def _train_steps(run: loop.Run, stage: base.Stage, program: Program, state, train_iter, train_rng,
+                 steps: int, ckpts) -> tuple[Any, Row]:
+  """``steps`` steps of ``stage``'s compiled step (``program``) as the loop takes them, each
+  awaited; the step time is that of the steps after the first (which holds any compilation left,
+  e.g. pmap's for a later stage)."""
+  step_fn = program.fn
   start = int(parallel.host_value(run.runner.single_copy(state).step))
   step_s, data_s, losses = [], [], []
   with Stopwatch() as watch:
@@ -246,10 +340,11 @@ def _train_steps(run: loop.Run, stage: base.Stage, state, train_iter, train_rng,
       losses.append(host.get("loss", float("nan")))
   later = slice(1, None) if steps > 1 else slice(None)
   seconds = float(np.mean(step_s[later])) if steps > 1 else max(0.0, step_s[0] - watch.compile_s)
-  peak, where = peak_memory()
-  return state, Row(f"train[{stage.name}]", watch.compile_s, seconds, "step",
-                    images=int(run.config.train.batch_size), data_s=float(np.mean(data_s[later])),
-                    loss=float(np.mean(losses)), peak_bytes=peak, memory=where)
+  peak, where = memory_lib.peak_memory()
+  return state, Row(f"train[{stage.name}]", program.compile_s + watch.compile_s, seconds, "step",
+                    images=program.rows, data_s=float(np.mean(data_s[later])),
+                    loss=float(np.mean(losses)), peak_bytes=peak, memory=where,
+                    program_bytes=program.peak_bytes)
 
 
 def _epoch_end_hooks(run: loop.Run, stage: base.Stage, state, writer, hook_batch, step: int
@@ -262,7 +357,7 @@ def _epoch_end_hooks(run: loop.Run, stage: base.Stage, state, writer, hook_batch
     jax.block_until_ready(state)
   if extra:
     writer.write_scalars(step, {f"{stage.name}/{k}": v for k, v in extra.items()})
-  peak, where = peak_memory()
+  peak, where = memory_lib.peak_memory()
   return state, Row(f"hooks[{stage.name}]", watch.compile_s, watch.run_s, "epoch",
                     peak_bytes=peak, memory=where)
 
@@ -293,18 +388,19 @@ def _checkpoint_round_trip(run: loop.Run, ckpts, state, stage_index: int, step: 
                                                "save")
 
 
-def _evaluate(run: loop.Run, state, steps: int) -> Row:
-  """``steps`` batches of the real evaluator; seconds per batch with the scoring on the host."""
+def _evaluate(run: loop.Run, program: Program, state, steps: int) -> Row:
+  """``steps`` batches of the real evaluator with the compiled predict (``program``); seconds per
+  batch with the scoring on the host."""
   loader = evaluate.eval_loader(run.config)
   num = evaluate.num_batches(run.config, loader, steps)
-  predict_fn = evaluate.compile_predict(run.method, run.runner)
   with Stopwatch() as watch:
-    evaluate.evaluate(run.method, run.runner, state, run.config, predict_fn=predict_fn,
+    evaluate.evaluate(run.method, run.runner, state, run.config, predict_fn=program.fn,
                       loader=loader, desc="dryrun eval", show_progress=run.is_main,
                       max_batches=num)
-  peak, where = peak_memory()
-  return Row("eval", watch.compile_s, watch.run_s / num, "batch",
-             images=int(run.config.eval.batch_size), peak_bytes=peak, memory=where)
+  peak, where = memory_lib.peak_memory()
+  return Row("eval", program.compile_s + watch.compile_s, watch.run_s / num, "batch",
+             images=program.rows, peak_bytes=peak, memory=where,
+             program_bytes=program.peak_bytes)
 
 
 def _export_and_predict(run: loop.Run, step: int, hook_batch) -> list[Row]:
@@ -366,6 +462,20 @@ def _projection(run: loop.Run, rows: list[Row]) -> list[tuple[str, float]]:
   return out
 
 
+def _memory_report(programs: dict[str, Program], limit: tuple[int, str] | None,
+                   title: str) -> str:
+  """``--dryrun_steps=0``'s table: each program's batch, compile seconds and memory."""
+  size = memory_lib.format_bytes
+  table = io_utils.format_table(
+      ("program", "batch", "compile s", "needs", "XLA's memory analysis"),
+      [(part, str(p.rows), f"{p.compile_s:.1f}", size(p.memory.peak) if p.memory else "-",
+        p.memory.describe() if p.memory else "not reported by this backend")
+       for part, p in programs.items()])
+  where = f"{size(limit[0])} ({limit[1]})" if limit else "unknown"
+  return "\n".join([f"dryrun of {title}: memory check only (--dryrun_steps=0), limit {where}",
+                    table])
+
+
 def _duration(seconds: float) -> str:
   seconds = int(round(seconds))
   days, rest = divmod(seconds, 86400)
@@ -374,22 +484,26 @@ def _duration(seconds: float) -> str:
 
 
 def _report(run: loop.Run, rows: list[Row], projection, total: float, steps: int,
-            title: str) -> str:
+            title: str, limit: tuple[int, str] | None) -> str:
   memory = next((r.memory for r in rows if r.memory), "")
   what = ("device peak_bytes_in_use" if memory == "device"
           else "host RSS: the process's peak so far")
   fmt = lambda x, spec: "-" if x != x else format(x, spec)  # NaN: not measured
+  gib = lambda n: f"{n / memory_lib.GIB:.2f}" if n else "-"
   table = io_utils.format_table(
       ("part", "compile s", "s/unit", "unit", "input s/batch", "images/s", "loss",
-       f"peak GiB ({memory})"),
+       "program GiB", f"peak GiB ({memory})"),
       [(r.part, f"{r.compile_s:.1f}", f"{r.seconds:.3f}", r.unit, fmt(r.data_s, ".3f"),
         f"{r.images / r.seconds:.1f}" if r.images and r.seconds > 0 else "-",
-        fmt(r.loss, ".4f"), f"{r.peak_bytes / 2**30:.2f}" if r.peak_bytes else "-")
+        fmt(r.loss, ".4f"), gib(r.program_bytes), gib(r.peak_bytes))
        for r in rows])
   device = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
   info = run.method.info
+  limit_text = f"{memory_lib.format_bytes(limit[0])} ({limit[1]})" if limit else "unknown"
   lines = [f"dryrun of {title or run.config.method} ({run.config.method}, {device}, "
            f"{run.config.parallelism}): {steps} step(s) a stage; peak memory: {what}",
+           "program GiB: the compiled step's memory (XLA: arguments + outputs - donated + "
+           f"temporaries), checked before it ran against the limit {limit_text}",
            table, "",
            f"projected wall time of the whole recipe on this machine ({info.train_size} train "
            f"images, batch {run.config.train.batch_size}, {info.steps_per_epoch} steps/epoch):"]

@@ -91,16 +91,19 @@ class GroupScorer:
     return out
 
 
-def eval_loader(config, split: str | None = None):
+def eval_loader(config, split: str | None = None, worker_count: int | None = None):
   """This process's padded, masked eval loader of ``split`` / ``config.eval.split`` (or, when both
-  are empty, of the data's evaluation split: ``data.eval_split`` or the dataset's own)."""
+  are empty, of the data's evaluation split: ``data.eval_split`` or the dataset's own);
+  ``worker_count``: instead of ``config.data.worker_count`` (0: in this process)."""
   return pipeline.make_eval_loader(config.data, config.eval.batch_size // jax.process_count(),
-                                   split=split or config.eval.split or None)
+                                   split=split or config.eval.split or None,
+                                   worker_count=worker_count)
 
 
-def first_batch(config) -> dict[str, np.ndarray]:
-  """A fixed eval batch (this process's first), e.g. for per-epoch figures."""
-  return next(iter(eval_loader(config)))
+def first_batch(config, worker_count: int | None = None) -> dict[str, np.ndarray]:
+  """A fixed eval batch (this process's first), e.g. for per-epoch figures; ``worker_count`` as
+  :func:`eval_loader`'s (the same batch whatever the workers: the eval transforms are fixed)."""
+  return next(iter(eval_loader(config, worker_count=worker_count)))
 
 
 def compile_predict(method, runner) -> Callable:

@@ -32,6 +32,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from wsol_jax import config_defaults
 from wsol_jax import io_utils
 from wsol_jax.training import checkpoints as ckpt_lib
 from wsol_jax.training import evaluator as evaluate
@@ -89,10 +90,11 @@ def _exists_on_process_0(path: str) -> bool:
   return exists
 
 
-def train_loader(config) -> Any:
-  """This process's infinite, shuffled train loader (grain IterDataset)."""
+def train_loader(config, worker_count: int | None = None) -> Any:
+  """This process's infinite, shuffled train loader (grain IterDataset); ``worker_count``: instead
+  of ``config.data.worker_count`` (0: in this process, e.g. one batch at once)."""
   return pipeline.make_train_loader(config.data, config.train.batch_size // jax.process_count(),
-                                    seed=config.seed)
+                                    seed=config.seed, worker_count=worker_count)
 
 
 def root_keys(config) -> tuple[jax.Array, jax.Array]:
@@ -159,8 +161,12 @@ def fresh_state(run: Run, sample_batch):
 
 def enter_stage(run: Run, state, stage: base.Stage):
   """The placed ``state`` of the previous stage -> the first state of ``stage`` (compiled)."""
-  return run.runner.compile_state_fn(functools.partial(run.method.enter_stage,
-                                                       stage=stage.name))(state)
+  return compile_stage_entry(run, stage)(state)
+
+
+def compile_stage_entry(run: Run, stage: base.Stage):
+  """:func:`enter_stage`'s compiled function (``jax.eval_shape`` of it keeps the placement)."""
+  return run.runner.compile_state_fn(functools.partial(run.method.enter_stage, stage=stage.name))
 
 
 def compile_train_step(run: Run, stage: base.Stage):
@@ -283,7 +289,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   loader = train_loader(config)
   train_iter = iter(loader)
-  sample_batch = next(iter(loader))  # a separate iterator: the run's data order is untouched
+  sample_batch = pipeline.first_batch(loader)  # a separate iterator: the data order is untouched
   _, train_rng = root_keys(config)
 
   latest = ckpts.latest_step()
@@ -371,13 +377,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     return results
   finally:
     pbar.close()
+    pipeline.close_iterator(train_iter)  # its workers and their shared memory
     ckpts.close()
     writer.close()
 
 
 def write_run_files(run: Run) -> None:
   """``run.workdir``'s ``config.json`` and ``class_names.json`` (what inference on it reads)."""
-  io_utils.atomic_write_text(os.path.join(run.workdir, "config.json"),
+  io_utils.atomic_write_text(os.path.join(run.workdir, config_defaults.SAVED_CONFIG_FILE),
                              run.config.to_json_best_effort(indent=2))
   write_class_names(run.config, run.workdir)
 
@@ -409,7 +416,7 @@ def load_checkpoint(config: ml_collections.ConfigDict, workdir: str, step: int |
   try:
     step = ckpts.resolve_step(step)
     stage_index = int(ckpts.read_meta(step)["stage_index"])
-    sample_batch = next(iter(train_loader(config)))
+    sample_batch = pipeline.first_batch(train_loader(config))
     state, _ = ckpts.restore(step, restore_target(run, sample_batch, stage_index))
   finally:
     ckpts.close()

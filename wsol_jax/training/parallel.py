@@ -83,7 +83,8 @@ class Runner:
 
   def compile_predict(self, predict_fn: Callable) -> Callable:
     """``predict_fn(state, batch) -> pytree`` -> ``f(state, batch) -> pytree of NumPy arrays`` with
-    the GLOBAL batch on every process (rows in global order)."""
+    the GLOBAL batch on every process (rows in global order); ``f.lower(state, batch)`` lowers its
+    device program (for its memory analysis before it runs)."""
     raise NotImplementedError
 
   def compile_state_fn(self, fn: Callable) -> Callable:
@@ -100,6 +101,11 @@ class Runner:
 
   def abstract_state(self, abstract):
     """``jax.eval_shape`` output -> restore targets (ShapeDtypeStructs with shardings)."""
+    raise NotImplementedError
+
+  def placed_abstract(self, abstract):
+    """``jax.eval_shape`` output -> the shapes of the placed state (what :meth:`place_state`
+    returns), to lower a compiled step before the state exists."""
     raise NotImplementedError
 
   def metrics_to_host(self, metrics) -> dict[str, float]:
@@ -136,14 +142,17 @@ class JitRunner(Runner):
                    out_shardings=(self.replicated, self.replicated), donate_argnums=(0,))
 
   def compile_predict(self, predict_fn):
+    # keep_unused: the whole state stays resident while predict runs, so its memory analysis
+    # counts the state's unread parts (the optimizer's) too.
     jitted = jax.jit(predict_fn, in_shardings=(self.replicated, self.data_sharding),
-                     out_shardings=self.data_sharding)
+                     out_shardings=self.data_sharding, keep_unused=True)
 
     def run(state, batch):
       out = jitted(state, batch)
       if jax.process_count() == 1:
         return jax.tree.map(np.asarray, out)
       return multihost_utils.process_allgather(out, tiled=True)
+    run.lower = jitted.lower
     return run
 
   def compile_state_fn(self, fn):
@@ -158,6 +167,9 @@ class JitRunner(Runner):
   def abstract_state(self, abstract):
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.replicated),
                         abstract)
+
+  def placed_abstract(self, abstract):
+    return self.abstract_state(abstract)  # placed = replicated: a step lowered on it is reused
 
   def metrics_to_host(self, metrics):
     return {k: float(host_value(v)) for k, v in metrics.items()}
@@ -196,6 +208,7 @@ class PmapRunner(Runner):
       if jax.process_count() == 1:
         return out
       return multihost_utils.process_allgather(out, tiled=True)
+    run.lower = pmapped.lower
     return run
 
   def compile_state_fn(self, fn):
@@ -211,6 +224,10 @@ class PmapRunner(Runner):
   def abstract_state(self, abstract):
     device = jax.sharding.SingleDeviceSharding(self.local_devices[0])
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device), abstract)
+
+  def placed_abstract(self, abstract):
+    # Stacked over the local devices; pmap compiles again for the placed arrays (time, not memory).
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((self.n,) + s.shape, s.dtype), abstract)
 
   def metrics_to_host(self, metrics):
     return {k: float(np.asarray(v)[0]) for k, v in metrics.items()}

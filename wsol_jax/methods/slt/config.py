@@ -54,7 +54,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Each network: its input size image_size (px; the training crop and eval image, data.image_size,
   # resized to it on device; 0: read as they come) and, for the regressor and the classifier, its
   # weights pretrained (a file or name; '' -> config.model.pretrained, where 'imagenet' resolves per
-  # backbone). The localizer's backbone and weights are config.model's.
+  # backbone) and the layers that may start from random where that file lacks them
+  # (pretrained_allow_random, as config.model's). The localizer's backbone and weights are
+  # config.model's.
   c.localizer = ml_collections.ConfigDict({"image_size": 0})
   c.regressor = ml_collections.ConfigDict({
       "enabled": True, "weight": 1.0, "smooth_l1_beta": 1.0,
@@ -62,7 +64,7 @@ def default_config() -> ml_collections.ConfigDict:
       # the paper's) | 'normalized'
       "loss_units": "cells",
       "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
-      "image_size": 0, "pretrained": "",
+      "image_size": 0, "pretrained": "", "pretrained_allow_random": (),
       # 'linear': outputs are the paper's boxes in feature cells (x1/m, ...; the paper's ReLU
       # without the dead-unit risk at 0) | 'relu' | 'sigmoid': fractions of the image (saturates:
       # one large step on whole-image pseudo-boxes leaves it with no gradient).
@@ -71,7 +73,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.classifier = ml_collections.ConfigDict({
       "enabled": True,
       "backbone": "", "backbone_kwargs": ml_collections.ConfigDict(),  # '' -> config.model's
-      "image_size": 0, "pretrained": "",
+      "image_size": 0, "pretrained": "", "pretrained_allow_random": (),
       "head": "linear",  # 'linear': GAP (of a map) + dropout + FC; 'none': the backbone's logits
       "dropout_rate": 0.0,
       # Test-time ten-crop of the original resized to data.resize_size, each crop then resized to

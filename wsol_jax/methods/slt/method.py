@@ -203,8 +203,10 @@ class SLTNet(base.Method):
     variables = {}
     for net in self.networks():
       name, source = sources[net]
+      field = ("model" if net == "localizer" else f"slt.{net}") + ".pretrained_allow_random"
       variables[net] = common.init_variables(self.config, modules[net](), name, keys[net],
-                                             self.network_input(net, images), pretrained=source)
+                                             self.network_input(net, images), pretrained=source,
+                                             network=net, allow_random_field=field)
     slt = self.config.slt
     params = {k: v["params"] for k, v in variables.items()}
     batch_stats = {k: v.get("batch_stats", {}) for k, v in variables.items()}
@@ -374,19 +376,23 @@ class SLTNet(base.Method):
     return regressor_lib.decoded_boxes_xyxy(raw, self.config.slt.regressor.output,
                                             self.regressor_cells_hw(x.shape[1:3]))
 
-  def classify(self, state, images, crops=None):
-    """Class logits [B, C] of the classifier on float ``images`` [B, H, W, 3]; with ``crops``
-    [B, 10, h, w, 3] (float) instead, the log of the mean softmax over them: the ten crops of the
-    original image resized to ``data.resize_size`` (eval batches' ``image_ten_crop`` with
-    ``data.eval_ten_crop_images``), never crops of an upscaled eval image.
-    Either is resized to the classifier's input size first."""
+  def classify(self, state, images, crops_uint8=None):
+    """Class logits [B, C] of the classifier on float ``images`` [B, H, W, 3]; with
+    ``crops_uint8`` [B, V, h, w, 3] (uint8) instead, the log of the mean softmax over the V views:
+    the ten crops of the original image resized to ``data.resize_size`` (eval batches'
+    ``image_ten_crop`` with ``data.eval_ten_crop_images``), never crops of an upscaled eval image.
+    Either is resized to the classifier's input size first.
+
+    The views run one after another (``lax.map``), each over the whole batch: the peak memory is
+    one pass over B images, as without crops, not V x B (640 VGG16 passes at once at the paper's
+    eval batch of 64). The numbers are those of one pass over all B x V crops."""
     model, variables = self.classifier(), common.network_variables(state, "classifier")
     logits_of = lambda x: model.apply(variables, self.network_input("classifier", x), train=False)
-    if crops is None:
+    if crops_uint8 is None:
       return logits_of(images)
-    n, k = crops.shape[:2]
-    logits = logits_of(crops.reshape(n * k, *crops.shape[2:])).reshape(n, k, -1)
-    return jnp.log(jnp.mean(jax.nn.softmax(logits, axis=-1), axis=1) + 1e-12)
+    probs_of_view = lambda view: jax.nn.softmax(logits_of(heads.model_input(view)), axis=-1)
+    probs = jax.lax.map(probs_of_view, jnp.moveaxis(crops_uint8, 1, 0))  # [V, B, C]
+    return jnp.log(jnp.mean(probs, axis=0) + 1e-12)
 
   def predict(self, state, batch):
     images = heads.model_input(batch["image"])
@@ -400,7 +406,7 @@ class SLTNet(base.Method):
         if "image_ten_crop" not in batch:
           raise ValueError("config.slt.classifier.ten_crop=True needs eval batches with "
                            "'image_ten_crop': set config.data.eval_ten_crop_images=True")
-        logits = self.classify(state, images, heads.model_input(batch["image_ten_crop"]))
+        logits = self.classify(state, images, batch["image_ten_crop"])
       else:
         logits = self.classify(state, images)
       preds["system"] = {"logits": logits, "boxes": self.regressor_boxes(state, images)}
