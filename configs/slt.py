@@ -8,7 +8,7 @@ and classifier's backbone (VGG16 or InceptionV3). configs/cub_slt.py etc. are th
 under the design card's names.
 
 ``cub``:
-  SLT-Net with VGG16 on CUB-200-2011: the paper's setting (Guo et al., CVPR 2021, Sec. 4.1, 4.4).
+  SLT-Net with VGG16 on CUB-200-2011: the paper's setting (Guo et al., CVPR 2021, Sec. 4.1, 4.2).
 
   Every network on VGG16 at 224 px: images resized to 256, random 224 crop + flip. Localization
   branch (localizer + regressor, one step): SGD momentum 0.9, weight decay 5e-4, lr 2e-4 (new layers
@@ -26,13 +26,13 @@ under the design card's names.
 
 ``cub_inception``:
   SLT-Net with InceptionV3 on CUB-200-2011: the paper's InceptionV3 setting (Guo et al., Sec. 4.1,
-  4.4).
+  4.2).
 
   As configs/cub_slt.py (SGD momentum 0.9, weight decay 5e-4, lr 2e-4, batch 16, 4 epochs, alpha 0.4,
   K 30, beta 10 on the normalised top-K ACAM) with the regressor and the classifier on InceptionV3
   at 299 px, while the pseudo-boxes still come from CAM-VGG16 at 224 px: the paper's localizer for
   CUB whatever the other networks' backbone ("the localizer with VGG16 to generate pseudo boxes for
-  the CUB dataset", Sec. 4.4). Images are resized to 320 and randomly cropped to 299 (eval: resized
+  the CUB dataset", Sec. 4.2). Images are resized to 320 and randomly cropped to 299 (eval: resized
   to 299); the localizer reads that crop resized to 224 on device. Regressor: InceptionV3's Mixed_6e
   map + GAP + FC-ReLU-FC, its boxes in Mixed_6e cells (17 x 17 at 299); classifier: the full
   InceptionV3 (pooled Mixed_7c) with a new 200-way FC, fine-tuned. Weights: 'imagenet', i.e.
@@ -45,12 +45,13 @@ under the design card's names.
   --config.slt.classifier.pretrained=INCEPTION_PATH``.
 
 ``imagenet``:
-  SLT-Net with VGG16 on ImageNet (ILSVRC2012 localization): the paper's setting (Sec. 4.1, 4.4).
+  SLT-Net with VGG16 on ImageNet (ILSVRC2012 localization): the paper's setting (Sec. 4.1, 4.2).
 
   As configs/cub_slt.py but 2 epochs, alpha 0.2, K 100 (beta 10 on the normalised top-K ACAM,
   lr 2e-4, batch 16). Regressor and classifier on VGG16 at 224 px; the pseudo-boxes come from the
   paper's ImageNet localizer, InceptionV3 cut after Mixed_6e + the CAM head at 299 px ("the localizer
-  with InceptionV3 to generate pseudo boxes for the ILSVRC2012 dataset", Sec. 4.4). Images are
+  with InceptionV3 to generate pseudo boxes for the ILSVRC2012 dataset", Sec. 4.2), with Mixed_6a at
+  stride 1 as in SPG's, ACoL's and wsolevaluation's code (a 35x35 map). Images are
   resized to 320 and randomly cropped to 299 (eval: resized to 299); the VGG16 networks read them
   resized to 224 on device. The classifier is torchvision's ImageNet VGG16 as it is ("we directly use
   the pre-trained weights provided by PyTorch"): its own fc8, no classifier training. Weights:
@@ -67,8 +68,9 @@ under the design card's names.
 
   As configs/imagenet_slt.py (2 epochs, alpha 0.2, K 100, beta 10 on the normalised top-K ACAM,
   lr 2e-4, batch 16) with every network on InceptionV3 at 299 px: 320 -> random 299 crop (eval: 299).
-  Localizer (the paper's ImageNet pseudo-box localizer): InceptionV3 cut after Mixed_6e + the CAM
-  head; regressor: the same Mixed_6e map + GAP + FC-ReLU-FC; classifier: torchvision's ImageNet
+  Localizer (the paper's ImageNet pseudo-box localizer): InceptionV3 cut after Mixed_6e with
+  Mixed_6a at stride 1 (35x35) + the CAM head; regressor: InceptionV3's Mixed_6e map (17x17, the
+  stride-2 network) + GAP + FC-ReLU-FC; classifier: torchvision's ImageNet
   InceptionV3 as it is ("we directly use the pre-trained weights provided by PyTorch": its own
   1000-way fc, no classifier training).
 

@@ -66,7 +66,7 @@ def assert_dryrun_report(proc, workdir, stages):
                                 "export", "predict ("):
     assert label in out, out
   for stage in stages:
-    assert f"train[{stage}]" in out and f"hooks[{stage}]" in out, out
+    assert all(f"{part}[{stage}]" in out for part in ("train", "hooks", "refresh")), out
   assert sorted(os.listdir(workdir)) == ["dryrun"]
   dry = pathlib.Path(workdir) / "dryrun"
   assert (dry / "model.wsol").is_file()

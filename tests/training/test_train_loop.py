@@ -192,3 +192,23 @@ def test_two_stage_run_resumes_mid_stage(tmp_path, data_dir, monkeypatch):
   _assert_same_params(_params(tmp_path / "resumed", config, 6)[0],
                       _params(tmp_path / "straight", config, 6)[0])
   assert results == straight_results
+
+
+@pytest.mark.parametrize("steps_per_epoch, times, into_epoch", [
+    (4, 1, [4]),
+    (4, 2, [2, 4]),
+    (10, 3, [3, 7, 10]),  # near-equal parts, the last at the epoch's end
+    (3, 5, [1, 2, 3]),  # at most one per step
+])
+def test_refresh_points_cut_each_epoch_evenly(steps_per_epoch, times, into_epoch):
+  cadence = train.Cadence(steps_per_epoch=steps_per_epoch, total_steps=0, log_every=1,
+                          eval_every=0, ckpt_every=0, refreshes_per_epoch=times)
+  # A stage starting at global step 5, two epochs long: the same points in both epochs, and
+  # on_epoch_end only at each epoch's end.
+  start = 5
+  steps = range(start + 1, start + 2 * steps_per_epoch + 1)
+  refreshed = [step - start for step in steps if cadence.events(step, start, steps[-1]).refresh]
+  assert refreshed == into_epoch + [steps_per_epoch + p for p in into_epoch]
+  ends = [step - start for step in steps if cadence.events(step, start, steps[-1]).epoch_end]
+  assert ends == [steps_per_epoch, 2 * steps_per_epoch]
+

@@ -27,12 +27,13 @@ created or read for resuming, so a later ``--mode=train`` in the same workdir st
 
 It prints one table (per stage: compile seconds, seconds per step, input seconds per batch,
 images/s, the compiled program's memory and the peak memory measured so far; the same for the
-epoch-end hooks and the eval step) and the projected wall time of the whole recipe on this machine:
-each stage's real step count (from the dataset size, the batch and the epochs, as the loop counts
-them) x its step time, the loop's evaluations x eval batches x the eval time per batch, the hooks'
-time x epochs, the checkpoints' time x saves, and the compilations once. The measured peak is the
-device's ``peak_bytes_in_use`` where the backend reports it (GPU/TPU), else the process's peak
-resident memory so far (CPU); the table says which.
+hooks, ``hooks[stage]`` the method's on_epoch_end and ``refresh[stage]`` its refresh_extras, and for
+the eval step) and the projected wall time of the whole recipe on this machine: each stage's real
+step count (from the dataset size, the batch and the epochs, as the loop counts them) x its step
+time, the loop's evaluations x eval batches x the eval time per batch, the hooks' time x epochs, the
+refreshes' time x refreshes, the checkpoints' time x saves, and the compilations once. The measured
+peak is the device's ``peak_bytes_in_use`` where the backend reports it (GPU/TPU), else the
+process's peak resident memory so far (CPU); the table says which.
 
 The first problem stops it with one line naming the part (``stage 'localization': train step``,
 ``checkpoint``, ``eval``, ...): :class:`DryrunError` (:class:`MemoryLimitError`), or the loop's own
@@ -232,9 +233,9 @@ def dryrun(config: ml_collections.ConfigDict, workdir: str, steps: int = 2, titl
         state, row = _train_steps(dry, stage, programs[f"train[{stage.name}]"], state,
                                   train_iter, train_rng, steps, ckpts)
         rows.append(_done(row))
-      with _part(f"stage {stage.name!r}: epoch-end hooks"):
-        state, row = _epoch_end_hooks(dry, stage, state, writer, hook_batch, start + steps)
-        rows.append(_done(row))
+      with _part(f"stage {stage.name!r}: hooks"):
+        state, hook_rows = _hooks(dry, stage, state, writer, hook_batch, start + steps)
+        rows.extend(_done(row) for row in hook_rows)
       trained = (index, start + steps)
     with _part("checkpoint"):
       state, row = _checkpoint_round_trip(dry, ckpts, state, *trained, loader, train_iter,
@@ -347,19 +348,23 @@ def _train_steps(run: loop.Run, stage: base.Stage, program: Program, state, trai
                     program_bytes=program.peak_bytes)
 
 
-def _epoch_end_hooks(run: loop.Run, stage: base.Stage, state, writer, hook_batch, step: int
-                     ) -> tuple[Any, Row]:
-  """The loop's epoch-end hooks as after ``stage``'s last epoch (figures included)."""
+def _hooks(run: loop.Run, stage: base.Stage, state, writer, hook_batch, step: int
+           ) -> tuple[Any, list[Row]]:
+  """The loop's hooks as after ``stage``'s last epoch (figures included), timed apart:
+  ``hooks[stage]`` (on_epoch_end) and ``refresh[stage]`` (refresh_extras)."""
   epochs = -(-stage.num_steps // run.method.info.steps_per_epoch)
   ctx = loop.hook_context(run, writer, hook_batch, stage, epochs, step)
-  with Stopwatch() as watch:
-    state, extra = loop.epoch_end_hooks(run, state, ctx)
-    jax.block_until_ready(state)
-  if extra:
-    writer.write_scalars(step, {f"{stage.name}/{k}": v for k, v in extra.items()})
-  peak, where = memory_lib.peak_memory()
-  return state, Row(f"hooks[{stage.name}]", watch.compile_s, watch.run_s, "epoch",
-                    peak_bytes=peak, memory=where)
+  rows = []
+  for part, unit, refresh in (("hooks", "epoch", False), ("refresh", "refresh", True)):
+    with Stopwatch() as watch:
+      state, extra = loop.run_hooks(run, state, ctx, epoch_end=not refresh, refresh=refresh)
+      jax.block_until_ready(state)
+    if extra:
+      writer.write_scalars(step, {f"{stage.name}/{k}": v for k, v in extra.items()})
+    peak, where = memory_lib.peak_memory()
+    rows.append(Row(f"{part}[{stage.name}]", watch.compile_s, watch.run_s, unit,
+                    peak_bytes=peak, memory=where))
+  return state, rows
 
 
 def _checkpoint_round_trip(run: loop.Run, ckpts, state, stage_index: int, step: int, loader,
@@ -441,23 +446,28 @@ def _projection(run: loop.Run, rows: list[Row]) -> list[tuple[str, float]]:
   for stage, (start, end) in zip(stages, base.stage_spans(stages)):
     if stage.num_steps == 0:
       continue
-    epochs = ckpts = 0
+    epochs = refreshes = ckpts = 0
     for step in range(start + 1, end + 1):
-      _, at_epoch, at_eval, at_ckpt = cadence.events(step, start, end)
-      epochs, evals, ckpts = epochs + at_epoch, evals + at_eval, ckpts + at_ckpt
+      events = cadence.events(step, start, end)
+      epochs, refreshes = epochs + events.epoch_end, refreshes + events.refresh
+      evals, ckpts = evals + events.eval, ckpts + events.checkpoint
     train, hooks = by_part[f"train[{stage.name}]"], by_part[f"hooks[{stage.name}]"]
+    refresh = by_part[f"refresh[{stage.name}]"]
     per_step = max(train.seconds, train.data_s)  # the loop loads a batch while a step runs
     out.append((f"train[{stage.name}]: {stage.num_steps} steps x {per_step:.3g} s",
                 stage.num_steps * per_step))
     out.append((f"hooks[{stage.name}]: {epochs} epochs x {hooks.seconds:.3g} s",
                 epochs * hooks.seconds))
+    out.append((f"refresh[{stage.name}]: {refreshes} x {refresh.seconds:.3g} s",
+                refreshes * refresh.seconds))
     save = by_part["checkpoint save"].seconds
     out.append((f"checkpoints[{stage.name}]: {ckpts} saves x {save:.3g} s", ckpts * save))
   eval_row = by_part["eval"]
   batches = evaluate.num_batches(run.config, evaluate.eval_loader(run.config))
   out.append((f"eval: {evals} evaluations x {batches} batches x {eval_row.seconds:.3g} s",
               evals * batches * eval_row.seconds))
-  trained = [r for r in rows if r.part.split("[")[0] in ("train", "hooks", "checkpoint save", "eval")]
+  trained = [r for r in rows if r.part.split("[")[0] in ("train", "hooks", "refresh", "checkpoint save",
+                                                   "eval")]
   out.append(("compilation (once)", sum(r.compile_s for r in trained)))
   return out
 

@@ -7,12 +7,12 @@
 3. restore the latest checkpoint (state, grain iterator position, stage), or initialise (or
    warm-start from another run's finished stage, when the method names one);
 4. for each stage: compile the method's step (jit over a mesh, or pmap), run it with a progress
-   bar, log metrics, stop on a non-finite metric without saving, run per-epoch hooks, evaluate and
+   bar, log metrics, stop on a non-finite metric without saving, run the method's hooks, evaluate and
    checkpoint periodically;
 5. evaluate the final state and write ``results.json`` (the same as ``--mode=eval`` later).
 
 ``--mode=dryrun`` (:mod:`wsol_jax.training.dryrun`) runs the same pieces: :func:`fresh_state`,
-:func:`enter_stage`, :func:`compile_train_step`, :class:`Cadence`, :func:`epoch_end_hooks`,
+:func:`enter_stage`, :func:`compile_train_step`, :class:`Cadence`, :func:`run_hooks`,
 :func:`save_checkpoint` and :func:`restore_target`.
 """
 
@@ -23,7 +23,7 @@ import functools
 import json
 import math
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 from jax.experimental import multihost_utils
@@ -175,14 +175,24 @@ def compile_train_step(run: Run, stage: base.Stage):
   return run.runner.compile_step(functools.partial(run.method.train_step, stage=stage.name))
 
 
+class Events(NamedTuple):
+  """What the loop does after a step."""
+  log: bool
+  epoch_end: bool  # the method's on_epoch_end (figures, per-epoch scalars)
+  eval: bool
+  checkpoint: bool
+  refresh: bool  # the method's refresh_extras (e.g. a threshold re-chosen on held-out boxes)
+
+
 @dataclasses.dataclass(frozen=True)
 class Cadence:
-  """When the loop logs, runs the epoch-end hooks, evaluates and checkpoints (in global steps)."""
+  """When the loop logs, runs the hooks, evaluates and checkpoints (in global steps)."""
   steps_per_epoch: int
   total_steps: int
   log_every: int
   eval_every: int  # 0: only the final evaluation
   ckpt_every: int  # 0: only at the end of each stage
+  refreshes_per_epoch: int = 1  # Method.extras_per_epoch
 
   @classmethod
   def of(cls, run: Run) -> "Cadence":
@@ -190,16 +200,24 @@ class Cadence:
     return cls(steps_per_epoch=spe, total_steps=run.method.total_steps(),
                log_every=max(1, int(train_cfg.log_every_steps)),
                eval_every=ts.duration_steps(train_cfg, "eval_every", spe),
-               ckpt_every=ts.duration_steps(train_cfg, "checkpoint_every", spe))
+               ckpt_every=ts.duration_steps(train_cfg, "checkpoint_every", spe),
+               refreshes_per_epoch=run.method.extras_per_epoch())
 
-  def events(self, step: int, start: int, end: int) -> tuple[bool, bool, bool, bool]:
-    """``(log, epoch end, eval, checkpoint)`` after global ``step`` of a stage spanning
-    ``[start, end)``."""
-    at_log = step % self.log_every == 0 or step == end
-    at_epoch = (step - start) % self.steps_per_epoch == 0
-    at_eval = self.eval_every > 0 and step % self.eval_every == 0 and step != self.total_steps
-    at_ckpt = (self.ckpt_every > 0 and step % self.ckpt_every == 0) or step == end
-    return at_log, at_epoch, at_eval, at_ckpt
+  def refresh_points(self) -> frozenset[int]:
+    """Steps into an epoch (1..steps_per_epoch) after which ``refresh_extras`` runs: the epoch
+    cut into ``refreshes_per_epoch`` near-equal parts (at most one per step), the last its end."""
+    spe, times = self.steps_per_epoch, min(self.refreshes_per_epoch, self.steps_per_epoch)
+    return frozenset(max(1, round(k * spe / times)) for k in range(1, times + 1))
+
+  def events(self, step: int, start: int, end: int) -> Events:
+    """What to do after global ``step`` of a stage spanning ``[start, end)``."""
+    into_epoch = (step - start) % self.steps_per_epoch or self.steps_per_epoch
+    return Events(
+        log=step % self.log_every == 0 or step == end,
+        epoch_end=into_epoch == self.steps_per_epoch,
+        eval=self.eval_every > 0 and step % self.eval_every == 0 and step != self.total_steps,
+        checkpoint=(self.ckpt_every > 0 and step % self.ckpt_every == 0) or step == end,
+        refresh=into_epoch in self.refresh_points())
 
 
 def hook_context(run: Run, writer, hook_batch, stage: base.Stage, epoch: int, step: int
@@ -209,17 +227,18 @@ def hook_context(run: Run, writer, hook_batch, stage: base.Stage, epoch: int, st
                           figure_batch=base.figure_batch(run.config, hook_batch))
 
 
-def epoch_end_hooks(run: Run, state, ctx: base.HookContext) -> tuple[Any, dict[str, float]]:
-  """The method's ``on_epoch_end`` then ``epoch_end_extras`` on the placed ``state``; returns the
-  state with the new extras written in and the scalars to log (``<key>: value``)."""
+def run_hooks(run: Run, state, ctx: base.HookContext, *, epoch_end: bool, refresh: bool
+              ) -> tuple[Any, dict[str, float]]:
+  """The method's ``on_epoch_end`` (if ``epoch_end``) then ``refresh_extras`` (if ``refresh``) on
+  the placed ``state``; returns the state with the new extras written in and the scalars to log
+  (``<key>: value``)."""
   method, runner = run.method, run.runner
-  extra = method.on_epoch_end(runner.single_copy(state), ctx)
-  new_extras = method.epoch_end_extras(runner.single_copy(state), ctx)
+  extra = dict(method.on_epoch_end(runner.single_copy(state), ctx)) if epoch_end else {}
+  new_extras = method.refresh_extras(runner.single_copy(state), ctx) if refresh else {}
   if new_extras:
     state = runner.compile_state_fn(
         lambda s, e=new_extras: s.replace(extras={**s.extras, **e}))(state)
-    extra = dict(extra, **{k: float(np.asarray(v)) for k, v in new_extras.items()
-                           if np.size(v) == 1})
+    extra.update({k: float(np.asarray(v)) for k, v in new_extras.items() if np.size(v) == 1})
   return state, extra
 
 
@@ -339,8 +358,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         step += 1
         pending = (step, metrics)
         pbar.update(1)
-        at_log, at_epoch, at_eval, at_ckpt = cadence.events(step, start, end)
-        if at_log or at_epoch or at_eval or at_ckpt:
+        events = cadence.events(step, start, end)
+        at_log, at_eval, at_ckpt = events.log, events.eval, events.checkpoint
+        if any(events):
           window.append(fetch_checked(runner, *pending, stage.name, ckpts))
           pending = None
         if at_log and window:
@@ -349,12 +369,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           writer.write_scalars(step, scalars)
           pbar.set_postfix(loss=f"{scalars.get('train/loss', float('nan')):.4f}")
           window = []
-        if at_epoch:
+        if events.epoch_end or events.refresh:
           if hook_batch is None:
             hook_batch = evaluate.first_batch(config)
           ctx = hook_context(run, writer, hook_batch, stage, (step - start) // steps_per_epoch,
                              step)
-          state, extra = epoch_end_hooks(run, state, ctx)
+          state, extra = run_hooks(run, state, ctx, epoch_end=events.epoch_end,
+                                   refresh=events.refresh)
           if extra:
             writer.write_scalars(step, {f"{stage.name}/{k}": v for k, v in extra.items()})
         if at_eval:

@@ -54,8 +54,8 @@ draw as ``HookContext.figure_batch`` (None when the loop draws no figures).
 The state holds arrays only (no PRNG keys: derive them from ``state.step``), replicated on every
 device; optimizers, modules and the config stay on the method object.
 
-Hooks (``on_epoch_end``, ``epoch_end_extras``) run on the host between steps, with an
-un-replicated state.
+Hooks (``on_epoch_end`` after each epoch, ``refresh_extras`` :meth:`Method.extras_per_epoch` times
+per epoch) run on the host between steps, with an un-replicated state.
 """
 
 from __future__ import annotations
@@ -99,15 +99,18 @@ class RunInfo:
 
 @dataclasses.dataclass(frozen=True)
 class HeldOutBoxes:
-  """A threshold a method re-chooses after every epoch on held-out TRAINING boxes
+  """A threshold a method re-chooses during training on held-out TRAINING boxes
   (``Method.held_out_boxes``), as config paths: ``images_per_class`` (its images per class;
-  <= 0: off) and ``kept`` (the threshold used without them); ``what`` it is, for messages."""
+  <= 0: off), ``kept`` (the threshold used without them) and ``per_epoch`` (how many times per
+  epoch it is re-chosen, evenly spaced; '': once, at each epoch's end); ``what`` it is, for
+  messages."""
   images_per_class: str  # e.g. 'slt.pseudo_threshold_images_per_class'
   kept: str  # e.g. 'slt.pseudo_box_threshold'
   what: str  # e.g. 'the pseudo-box threshold'
+  per_epoch: str = ""  # e.g. 'slt.pseudo_threshold_per_epoch'
 
   def value(self, config: ml_collections.ConfigDict, field: str):
-    """``config`` at the path held in ``field`` ('images_per_class' or 'kept')."""
+    """``config`` at the path held in ``field`` ('images_per_class', 'kept' or 'per_epoch')."""
     return functools.reduce(getattr, getattr(self, field).split("."), config)
 
 
@@ -176,7 +179,7 @@ class Method(abc.ABC):
   name: str = ""
   # The prediction group whose metrics are reported without a prefix (others as 'group/metric').
   primary_eval_group: str = "localizer"
-  # The threshold its epoch_end_extras re-chooses on held-out training boxes (None: none); when
+  # The threshold its refresh_extras re-chooses on held-out training boxes (None: none); when
   # ``info.train_boxes`` is False it must keep the configured one.
   held_out_boxes: HeldOutBoxes | None = None
 
@@ -285,16 +288,31 @@ class Method(abc.ABC):
     del state, ctx
     return {}
 
-  def epoch_end_extras(self, state: ts.TrainState, ctx: HookContext) -> dict[str, Any]:
-    """Host-side hook after each epoch (after ``on_epoch_end``): new values for entries of
-    ``state.extras`` (the shapes and dtypes they have), which the loop writes into the state and
-    logs as ``<stage>/<key>`` when scalar; e.g. a threshold re-chosen on held-out images. It must
-    return the same on every process. Default: none."""
+  def refresh_extras(self, state: ts.TrainState, ctx: HookContext) -> dict[str, Any]:
+    """Host-side hook :meth:`extras_per_epoch` times per epoch (at an epoch's end, after
+    ``on_epoch_end``): new values for entries of ``state.extras`` (the shapes and dtypes they
+    have), which the loop writes into the state and logs as ``<stage>/<key>`` when scalar; e.g. a
+    threshold re-chosen on held-out images. It must return the same on every process. Default:
+    none."""
     del state, ctx
     return {}
 
+  def extras_per_epoch(self) -> int:
+    """How many times per epoch the loop calls :meth:`refresh_extras`, evenly spaced, the last at
+    the epoch's end: :attr:`held_out_boxes`' ``per_epoch`` setting (default once)."""
+    spec = self.held_out_boxes
+    if spec is None or not spec.per_epoch:
+      return 1
+    try:
+      times = spec.value(self.config, "per_epoch")
+    except AttributeError:  # a config saved before the field existed
+      return 1
+    if int(times) != times or times < 1:
+      raise ValueError(f"config.{spec.per_epoch} must be a whole number >= 1, got {times!r}")
+    return int(times)
+
   def selects_on_held_out_boxes(self) -> bool:
-    """Whether the epoch-end hook re-chooses :attr:`held_out_boxes`' threshold: one is declared,
+    """Whether :meth:`refresh_extras` re-chooses :attr:`held_out_boxes`' threshold: one is declared,
     its images per class are > 0, and those training images have boxes (else the box-free
     fallback keeps the configured threshold)."""
     spec = self.held_out_boxes

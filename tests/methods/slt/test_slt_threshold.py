@@ -1,6 +1,6 @@
 """SLT-Net's pseudo-box threshold chosen on box-annotated training images: the best-threshold
 search on maps whose answer is known, the evenly spaced subset of a split, and the loop writing the
-chosen value into the state after every localization epoch."""
+chosen value into the state ``slt.pseudo_threshold_per_epoch`` times per localization epoch."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from wsol_jax.methods import common
 from wsol_jax.methods.slt import config as slt_config
 from wsol_jax.methods.slt import method as slt_lib
 from wsol_jax.training import loop as train
+from wsol_jax.training import method as base
 
 
 def _ring_maps(boxes_xyxy, size, inside=1.0, outside=0.37):
@@ -58,8 +59,8 @@ def test_eval_loader_num_records_takes_evenly_spaced_records(data_dir):
   assert some == [full[i] for i in np.linspace(0, 63, 8).round().astype(int)]
 
 
-def test_the_loop_writes_the_chosen_threshold_into_the_state_every_epoch(tmp_path, data_dir,
-                                                                       monkeypatch):
+def test_the_loop_writes_the_chosen_threshold_into_the_state_each_half_epoch(tmp_path, data_dir,
+                                                                           monkeypatch):
   config = loop_testlib.tiny_config(data_dir, num_steps=8)  # 2 epochs of 4 steps
   config.method = "slt"
   config.slt = slt_config.default_config()
@@ -67,12 +68,13 @@ def test_the_loop_writes_the_chosen_threshold_into_the_state_every_epoch(tmp_pat
   config.slt.regressor.hidden_units = 8
   config.slt.classifier.enabled = False
   config.slt.pseudo_threshold_images_per_class = 2
+  config.slt.pseudo_threshold_per_epoch = 2
   config.eval.figure_images = 0
   train.train_and_evaluate(config, str(tmp_path))
   logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   chosen = [(r["step"], r["localization/pseudo_box_threshold"]) for r in logged
             if "localization/pseudo_box_threshold" in r]
-  assert [step for step, _ in chosen] == [4, 8]
+  assert [step for step, _ in chosen] == [2, 4, 6, 8]
   _, state, _ = train.load_checkpoint(config, str(tmp_path))
   final = float(np.asarray(state.extras[slt_lib.PSEUDO_THRESHOLD]))
   assert final == pytest.approx(chosen[-1][1])
@@ -93,3 +95,14 @@ def test_the_loop_writes_the_chosen_threshold_into_the_state_every_epoch(tmp_pat
   monkeypatch.setattr(common.pipeline, "make_eval_loader", boxes_kept(lambda n: np.zeros(n, bool)))
   with pytest.raises(ValueError, match="pseudo_threshold_images_per_class=0"):
     method.select_pseudo_box_threshold(state)
+
+
+@pytest.mark.parametrize("times", [0, -2])
+def test_re_choosing_per_epoch_must_be_a_whole_number(data_dir, times):
+  config = loop_testlib.tiny_config(data_dir)
+  config.method = "slt"
+  config.slt = slt_config.default_config()
+  config.slt.smt_k, config.slt.pseudo_threshold_per_epoch = 2, times
+  method = slt_lib.SLTNet(config, base.RunInfo(num_classes=4, steps_per_epoch=4, train_size=64))
+  with pytest.raises(ValueError, match=r"config\.slt\.pseudo_threshold_per_epoch must be a whole"):
+    method.extras_per_epoch()

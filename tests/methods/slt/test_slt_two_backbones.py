@@ -1,5 +1,5 @@
 """SLT-Net with two backbones in its joint step: the paper's pseudo-box localizer per dataset (VGG16
-for CUB, InceptionV3 for ImageNet, Sec. 4.4), every network reading the same crop at its own input
+for CUB, InceptionV3 for ImageNet, Sec. 4.2), every network reading the same crop at its own input
 size, the regressor's Eq. 3-4 units in cells of ITS OWN map, and each network's own weights."""
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ PAPER = {
 # The backbone's map (h, w) at its paper input size: VGG16 conv5_3 (stride 16), InceptionV3
 # Mixed_6e (17 x 17 at 299).
 PAPER_CELLS = {"vgg16": (14, 14), "inception_v3": (17, 17)}
+# The localizer's map at its input size: CAM-VGG16 conv5_3 without pool5 (14 x 14 at 224), and
+# InceptionV3 with Mixed_6a at stride 1 as SPG / ACoL / wsolevaluation build it (35 x 35 at 299),
+# and VST's canvas rounded to that map's stride.
+LOCALIZER_MAP = {"vgg16": ((14, 14), 16), "inception_v3": ((35, 35), 8)}
 
 
 def paper_method(name):
@@ -60,7 +64,13 @@ def test_paper_configs_use_the_papers_localizer_per_dataset(name):
   # L_VST of Eq. 11-13 on the min-max normalised localization map (raw maps of all classes shrink
   # away from ImageNet weights, see docs/ALGORITHMS.md); the canvas on the localizer's stride.
   assert (config.slt.vst_maps, config.slt.vst_normalize) == ("localization", "minmax")
-  assert config.slt.canvas_multiple == 16
+  map_hw, stride = LOCALIZER_MAP[localizer]
+  assert config.slt.canvas_multiple == stride
+  out = jax.eval_shape(lambda x: method.localizer().init_with_output(
+      jax.random.key(0), x, train=False)[0], jax.ShapeDtypeStruct((1, loc_size, loc_size, 3),
+                                                                   np.float32))
+  assert out["features"].shape[1:3] == map_hw
+  assert out["logits"].shape == (1, method.info.num_classes)
   # 'imagenet' weights resolve per backbone: each network gets its own torchvision file.
   sources = method.weight_sources()
   assert sources == {"localizer": (localizer, "imagenet"), "regressor": (backbone, "imagenet"),

@@ -41,6 +41,7 @@ def default_config() -> ml_collections.ConfigDict:
   # SLT-Net's pseudo-box threshold; see LCHP.select_delta), for a backbone or resolution the
   # paper's delta was not chosen for. Needs boxes on the train split.
   c.delta_images_per_class = 0
+  c.delta_per_epoch = 1  # how many times per init epoch it is re-chosen (evenly; last at the end)
   c.delta_candidates = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
   c.attention_source = "features"  # 'features' (backbone map) | 'attention' (the 32 BAP maps)
   c.attention_normalize = "minmax"  # 'minmax' | 'max'

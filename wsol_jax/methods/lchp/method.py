@@ -8,7 +8,8 @@ used only to make pseudo-boxes.
 **init** (LCHP-I), per step on a batch ``I_r``:
 
 1. Algorithm 1 with theta2 (inference mode, no gradient) at threshold ``state.extras['delta']``
-   (``lchp.delta``, or re-chosen after every epoch on held-out boxes: :meth:`LCHP.select_delta`):
+   (``lchp.delta``, or re-chosen ``lchp.delta_per_epoch`` times per epoch on held-out boxes:
+   :meth:`LCHP.select_delta`):
    box ``L_r`` from the channel-mean attention, ``I_m`` = ``I_r`` with ``L_r`` erased, box
    ``L_m`` from ``I_m``, pseudo-box ``y`` = their union
    (:mod:`wsol_jax.methods.lchp.attention_boxes`);
@@ -58,7 +59,8 @@ class LCHP(base.Method):
   """LCHP on the shared loop: stages ``init`` and (unless ``lchp.run_refine`` is False) ``refine``."""
 
   primary_eval_group = "lchp"
-  held_out_boxes = base.HeldOutBoxes("lchp.delta_images_per_class", "lchp.delta", "delta")
+  held_out_boxes = base.HeldOutBoxes("lchp.delta_images_per_class", "lchp.delta", "delta",
+                                     per_epoch="lchp.delta_per_epoch")
 
   def __init__(self, config, info: base.RunInfo):
     super().__init__(config, info)
@@ -402,9 +404,10 @@ class LCHP(base.Method):
         ctx.writer.write_text(f"wrote {path}")
     return out
 
-  def epoch_end_extras(self, state, ctx):
-    """After each init epoch with ``lchp.delta_images_per_class`` > 0: delta re-chosen on
-    held-out boxes (:meth:`select_delta`), which the loop logs as ``init/delta``."""
+  def refresh_extras(self, state, ctx):
+    """``lchp.delta_per_epoch`` times per init epoch, with ``lchp.delta_images_per_class`` > 0:
+    delta re-chosen on held-out boxes (:meth:`select_delta`), which the loop logs as
+    ``init/delta``."""
     if ctx.stage != INIT or not self.selects_on_held_out_boxes():
       return {}
     delta, _ = self.select_delta(state)

@@ -13,8 +13,8 @@ Three networks (Sec. 3.1, ``L = L_LOC + L_REG + L_CLS``), trained in two stages 
      the localizer's input size, its largest connected component is the regressor's pseudo-box
      (normalised xyxy, so any network size reads it; on device, no gradient), and the regressor
      (backbone, FC-ReLU-FC, outputs in cells of ITS OWN feature map) learns it with smooth L1 (Eq.
-     3-4). The threshold (``state.extras``) is re-chosen after every epoch on a few box-annotated
-     training images (:meth:`SLTNet.select_pseudo_box_threshold`).
+     3-4). The threshold (``state.extras``) is re-chosen ``slt.pseudo_threshold_per_epoch`` times
+     per epoch on a few box-annotated training images (:meth:`SLTNet.select_pseudo_box_threshold`).
 2. ``classifier``: a separate network (backbone + GAP + FC) with cross-entropy (Eq. 5).
 
 Inference: the class from the classifier (ten-crop), the box from the regressor (prediction group
@@ -94,7 +94,8 @@ class SLTNet(base.Method):
   """SLT-Net on the shared loop (see the module docstring)."""
 
   held_out_boxes = base.HeldOutBoxes("slt.pseudo_threshold_images_per_class",
-                                     "slt.pseudo_box_threshold", "the pseudo-box threshold")
+                                     "slt.pseudo_box_threshold", "the pseudo-box threshold",
+                                     per_epoch="slt.pseudo_threshold_per_epoch")
 
   def __init__(self, config, info: base.RunInfo):
     super().__init__(config, info)
@@ -461,9 +462,10 @@ class SLTNet(base.Method):
       figures.save_epoch_data(data, os.path.join(ctx.workdir, "figures"), ctx.epoch)
     return {}
 
-  def epoch_end_extras(self, state, ctx: base.HookContext):
-    """After each localization epoch with ``slt.pseudo_threshold_images_per_class`` > 0: the
-    pseudo-box threshold re-chosen on held-out boxes (:meth:`select_pseudo_box_threshold`)."""
+  def refresh_extras(self, state, ctx: base.HookContext):
+    """``slt.pseudo_threshold_per_epoch`` times per localization epoch, with
+    ``slt.pseudo_threshold_images_per_class`` > 0: the pseudo-box threshold re-chosen on held-out
+    boxes (:meth:`select_pseudo_box_threshold`)."""
     if ctx.stage != LOCALIZATION or not self.selects_on_held_out_boxes():
       return {}
     threshold, _ = self.select_pseudo_box_threshold(state)
