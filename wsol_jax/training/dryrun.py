@@ -466,8 +466,8 @@ def _projection(run: loop.Run, rows: list[Row]) -> list[tuple[str, float]]:
   batches = evaluate.num_batches(run.config, evaluate.eval_loader(run.config))
   out.append((f"eval: {evals} evaluations x {batches} batches x {eval_row.seconds:.3g} s",
               evals * batches * eval_row.seconds))
-  trained = [r for r in rows if r.part.split("[")[0] in ("train", "hooks", "refresh", "checkpoint save",
-                                                   "eval")]
+  timed = ("train", "hooks", "refresh", "checkpoint save", "eval")
+  trained = [r for r in rows if r.part.split("[")[0] in timed]
   out.append(("compilation (once)", sum(r.compile_s for r in trained)))
   return out
 

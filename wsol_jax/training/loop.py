@@ -203,6 +203,7 @@ class Cadence:
                ckpt_every=ts.duration_steps(train_cfg, "checkpoint_every", spe),
                refreshes_per_epoch=run.method.extras_per_epoch())
 
+  @functools.cached_property
   def refresh_points(self) -> frozenset[int]:
     """Steps into an epoch (1..steps_per_epoch) after which ``refresh_extras`` runs: the epoch
     cut into ``refreshes_per_epoch`` near-equal parts (at most one per step), the last its end."""
@@ -217,7 +218,7 @@ class Cadence:
         epoch_end=into_epoch == self.steps_per_epoch,
         eval=self.eval_every > 0 and step % self.eval_every == 0 and step != self.total_steps,
         checkpoint=(self.ckpt_every > 0 and step % self.ckpt_every == 0) or step == end,
-        refresh=into_epoch in self.refresh_points())
+        refresh=into_epoch in self.refresh_points)
 
 
 def hook_context(run: Run, writer, hook_batch, stage: base.Stage, epoch: int, step: int

@@ -307,7 +307,7 @@ class Method(abc.ABC):
       times = spec.value(self.config, "per_epoch")
     except AttributeError:  # a config saved before the field existed
       return 1
-    if int(times) != times or times < 1:
+    if times < 1:
       raise ValueError(f"config.{spec.per_epoch} must be a whole number >= 1, got {times!r}")
     return int(times)
 
