@@ -14,8 +14,9 @@ Backbone, input (184 -> 160), optimizer and the 4-epoch schedule are configs/cub
 * Regressor: MobileNet-0.75 (block 12 at stride 1) + GAP + FC 512 + ReLU + FC 4 (PSOL's VGG-GAP
   head, the paper's "two FC layers"), its outputs and smooth L1 in feature cells (Eq. 3-4), its FCs
   at lr 1e-3 (see below).
-* Pseudo-box threshold: 0.2 in the first epoch, then re-chosen after every epoch on 5 box-annotated
-  training images per class (slt.pseudo_threshold_images_per_class, docs/ALGORITHMS.md).
+* Pseudo-box threshold: 0.2 at the start, then re-chosen 4 times per epoch on 5 box-annotated
+  training images per class (slt.pseudo_threshold_images_per_class, ..._per_epoch;
+  docs/ALGORITHMS.md).
 * Classifier: the full MobileNet-0.75 (stride 32, pooled 768-d features) + a new FC, trained 4
   epochs after the localization branch; ten-crop at test (184 -> 10 x 160), as the paper.
 The paper's full setting (VGG16, 256 -> 224, lr 2e-4) is configs/cub_slt.py.

@@ -18,7 +18,6 @@ def get_config():
   config.model.backbone = "small_vgg"
   config.model.backbone_kwargs = {"widths": (16, 32, 64), "convs_per_stage": 1}
   config.lchp = lchp_config.default_config()
-  config.data.train_plain_images = True  # refine: LCHP-I's boxes on the un-augmented I_r
   config.lchp.bap_feature_scale = 10.0  # 100 (WS-DAN) makes the FC's steps 100x larger
   config.train.num_epochs = 8.0  # the init stage (LCHP-I)
   config.lchp.stage_train.refine.num_epochs = 6.0  # LCHP-R

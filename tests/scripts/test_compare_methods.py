@@ -121,7 +121,7 @@ def test_the_three_recipes_share_data_weights_and_input(tmp_path):
     assert (c.data.name, c.data.image_size, c.model.backbone) == (
         "cub", configs["cam"].data.image_size, "mobilenet_v1_075")
   assert configs["slt"].slt.smt_k == -1 and configs["slt"].data.eval_ten_crop_images
-  assert configs["lchp"].data.train_plain_images
+  assert configs["lchp"].lchp.refine_images == "augmented"  # the paper's I_r
   # Thresholds that the paper tuned for other maps are chosen on held-out training boxes.
   assert configs["slt"].slt.pseudo_threshold_images_per_class == 5
   assert configs["lchp"].lchp.delta_images_per_class == 5

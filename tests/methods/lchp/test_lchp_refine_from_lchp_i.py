@@ -1,8 +1,9 @@
 """LCHP's refine stage (LCHP-R) learns from the fixed LCHP-I, as the paper says (Sec. 3.2, "the
 initialized localization network"), each on a case whose answer is known:
 
-* its targets are the FIXED LCHP-I regressor's boxes on the un-augmented image I_r, not the boxes
-  of the regressor being refined;
+* its targets are the FIXED LCHP-I regressor's boxes on I_r, not the boxes of the regressor being
+  refined; I_r is the generally augmented training view (the paper's, the default) or, as an
+  option, the un-augmented image;
 * the regressor's BatchNorm statistics stay LCHP-I's (strongly augmented images with padded borders
   and vertical flips never enter the statistics LCHP-R is evaluated with).
 """
@@ -26,6 +27,7 @@ def _refine_setup(drift: float = 0.5, **lchp_overrides):
   config.lchp.tau = 0.0  # keep every box: the counts then depend on the targets only
   for k, v in lchp_overrides.items():
     config.lchp[k] = v
+  config.data.train_plain_images = config.lchp.refine_images == "plain"
   method = lchp.LCHP(config, INFO)
   batch = lchp_testlib.fake_batch()
   state = method.enter_stage(method.init_state(jax.random.key(0), batch), lchp.REFINE)
@@ -43,25 +45,38 @@ def _step(method, state, batch):
 
 def test_refine_defaults_follow_the_paper():
   c = lchp_config.default_config()
-  assert (c.refine_teacher, c.refine_images, c.refine_bn) == ("init", "plain", "frozen")
+  assert (c.refine_teacher, c.refine_images, c.refine_bn) == ("init", "augmented", "frozen")
 
 
-def test_refine_targets_are_the_fixed_lchp_i_boxes_of_the_plain_image():
-  method, state, batch = _refine_setup()
-  plain = heads.model_input(batch["image_plain"])
-  teacher = method.regress_boxes(state.extras["init_regressor"], plain)
+def _counts_when_gt_is_the_teachers_boxes(method, state, batch, view: str):
+  """The refine step's counts on ``batch`` whose GT boxes (of ``view``: 'image' or 'image_plain')
+  are replaced by the fixed LCHP-I's boxes on that view, and the other view's images are flipped
+  (so their boxes differ)."""
+  images = heads.model_input(batch[view])
+  teacher = method.regress_boxes(state.extras["init_regressor"], images)
   current = method.regress_boxes({"params": state.params["regressor"],
-                                  "batch_stats": state.batch_stats["regressor"]}, plain)
+                                  "batch_stats": state.batch_stats["regressor"]}, images)
   assert float(jnp.abs(teacher - current).max()) > 0.05  # the two teachers disagree
-  # GT = LCHP-I's own boxes on the plain image; the augmented image is something else entirely.
   y = np.asarray(box_lib.denormalize_xyxy(teacher, 32, 32))
-  batch = dict(batch, image=np.ascontiguousarray(batch["image"][:, ::-1, ::-1]),
-               bboxes_plain=np.stack([y, np.zeros_like(y)], 1).astype(np.float32))
-  new, _ = _step(method, state, batch)
-  counts = jax.device_get(new.extras["counts"])
+  boxes_key = "bboxes_plain" if view == "image_plain" else "bboxes"
+  other = "image" if view == "image_plain" else "image_plain"
+  batch = dict(batch, **{other: np.ascontiguousarray(batch[other][:, ::-1, ::-1]),
+                         boxes_key: np.stack([y, np.zeros_like(y)], 1).astype(np.float32)})
+  return jax.device_get(_step(method, state, batch)[0].extras["counts"]), batch
+
+
+def test_refine_targets_are_the_fixed_lchp_i_boxes_of_the_augmented_view():
+  method, state, batch = _refine_setup()
+  counts, _ = _counts_when_gt_is_the_teachers_boxes(method, state, batch, "image")
+  assert counts["with_gt"] == 8 and counts["all_gt_known"] == 8, counts
+
+
+def test_refine_targets_are_the_fixed_lchp_i_boxes_of_the_plain_image_option():
+  method, state, batch = _refine_setup(refine_images="plain")
+  counts, batch = _counts_when_gt_is_the_teachers_boxes(method, state, batch, "image_plain")
   assert counts["with_gt"] == 8 and counts["all_gt_known"] == 8, counts
   # The 'current' option (the regressor being refined as teacher) gives other targets.
-  method_c, state_c, _ = _refine_setup(refine_teacher="current")
+  method_c, state_c, _ = _refine_setup(refine_teacher="current", refine_images="plain")
   counts_c = jax.device_get(_step(method_c, state_c, batch)[0].extras["counts"])
   assert counts_c["all_gt_known"] < 8
 
