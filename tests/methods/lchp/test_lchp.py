@@ -50,6 +50,7 @@ def test_paper_configs(name, epochs, delta, refine_lr):
   assert (config.lchp.delta, config.lchp.stage_train.refine.lr, config.lchp.tau) == (
       delta, refine_lr, 0.9)
   assert config.lchp.delta_images_per_class == 0  # the paper's fixed delta, not re-chosen
+  assert config.lchp.refine_images == "augmented"  # "general augmentation is used to generate I_r"
   assert (config.train.lr, config.train.weight_decay, config.train.batch_size) == (2e-3, 1e-5, 32)
   assert (config.data.resize_size, config.data.image_size) == (512, 448)
   assert config.model.backbone == "inception_v3"

@@ -66,6 +66,12 @@ def test_paper_configs_use_the_papers_localizer_per_dataset(name):
   assert (config.slt.vst_maps, config.slt.vst_normalize) == ("localization", "minmax")
   map_hw, stride = LOCALIZER_MAP[localizer]
   assert config.slt.canvas_multiple == stride
+  # lr 2e-4 (Sec. 4.1); the new CAM head x10, the regressor's FCs at the paper's lr (issue 31).
+  assert config.train.lr == 2e-4
+  assert dict(config.train.lr_mults) == {"backbone": 1.0, "head": 10.0, "regressor_head": 1.0}
+  # The pseudo-box threshold: 5 held-out training images a class, re-chosen 4 times an epoch.
+  assert (config.slt.pseudo_threshold_images_per_class,
+          config.slt.pseudo_threshold_per_epoch) == (5, 4)
   out = jax.eval_shape(lambda x: method.localizer().init_with_output(
       jax.random.key(0), x, train=False)[0], jax.ShapeDtypeStruct((1, loc_size, loc_size, 3),
                                                                    np.float32))
