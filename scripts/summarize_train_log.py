@@ -6,8 +6,8 @@
 Each ``--runs NAME=DIR`` names a variant whose seeds are ``DIR/seed*/metrics.jsonl`` (the layout of
 ``scripts/compare_methods.py`` and the ablation scripts). A run's value for an epoch is the mean of
 the metric over the steps logged in it (epoch e: ``e - 1 < train/epoch <= e``: the loop logs
-after the step, so an epoch's last step logs ``train/epoch = e``); ``all`` is the mean over every logged step. The table shows each variant's
-per-seed values, their mean and the sample standard deviation over seeds. The metric is a mean
+after the step, so an epoch's last step logs ``train/epoch = e``); ``all`` is the mean over every
+logged step. The table shows each variant's per-seed values, their mean and the sample standard deviation over seeds. The metric is a mean
 over each logged step's batch (e.g. SLT-Net's ``train/pseudo_box_iou50``: the fraction of the
 batch's pseudo-boxes with IoU >= 0.5 against the GT box), so it says how the training signal
 evolved, not a test score.
@@ -19,6 +19,7 @@ import glob
 import json
 import math
 import os
+import statistics
 
 import script_lib
 
@@ -39,9 +40,8 @@ def epoch_means(path: str, metric: str) -> dict[str, float]:
         by_epoch.setdefault(max(1, math.ceil(record["train/epoch"])), []).append(record[metric])
   if not by_epoch:
     raise ValueError(f"{path}: no record has {metric!r} with 'train/epoch'")
-  out = {str(e): sum(v) / len(v) for e, v in sorted(by_epoch.items())}
-  every = [v for values in by_epoch.values() for v in values]
-  out["all"] = sum(every) / len(every)
+  out = {str(e): statistics.fmean(v) for e, v in sorted(by_epoch.items())}
+  out["all"] = statistics.fmean(v for values in by_epoch.values() for v in values)
   return out
 
 
