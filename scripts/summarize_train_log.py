@@ -7,7 +7,8 @@ Each ``--runs NAME=DIR`` names a variant whose seeds are ``DIR/seed*/metrics.jso
 ``scripts/compare_methods.py`` and the ablation scripts). A run's value for an epoch is the mean of
 the metric over the steps logged in it (epoch e: ``e - 1 < train/epoch <= e``: the loop logs
 after the step, so an epoch's last step logs ``train/epoch = e``); ``all`` is the mean over every
-logged step. The table shows each variant's per-seed values, their mean and the sample standard deviation over seeds. The metric is a mean
+logged step. The table shows each variant's per-seed values, their mean and the sample standard
+deviation over seeds. The metric is a mean
 over each logged step's batch (e.g. SLT-Net's ``train/pseudo_box_iou50``: the fraction of the
 batch's pseudo-boxes with IoU >= 0.5 against the GT box), so it says how the training signal
 evolved, not a test score.
@@ -65,7 +66,8 @@ def _parse_runs(items: list[str]) -> dict[str, str]:
 
 def main(argv=None) -> None:
   p = script_lib.parser(__doc__)
-  p.add_argument("--metric", required=True, help="the metrics.jsonl key, e.g. train/pseudo_box_iou50")
+  p.add_argument("--metric", required=True,
+                 help="the metrics.jsonl key, e.g. train/pseudo_box_iou50")
   p.add_argument("--runs", nargs="+", required=True, help="NAME=DIR, DIR holding seed*/")
   p.add_argument("--scale", type=float, default=100.0, help="multiply values by this (100: %%)")
   p.add_argument("--out", default="", help="write {name: {seed: {epoch: value}}} as JSON here")
