@@ -1,11 +1,14 @@
 """What several methods share, defined once: the classification loss and step, config checks, the
 input's zero colour, a network's input size, the CAM localizer and the box regressor built from
 their config sections, the choice of a threshold on held-out training boxes, initialisation with
-pretrained weights, a state's variables for one network, and the optimizer that trains some
-networks and freezes the rest. Methods import this module and never each other."""
+pretrained weights, a state's variables for one network, the optimizer that trains some networks
+and freezes the rest, and :class:`CAMLocalizerMethod`, the method shape of CAM and of the baselines
+that change only its input, loss, network or map (HaS, CutMix, ADL, ACoL, SPG). Methods import this
+module and never each other."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterator, Mapping, Sequence
 
 import jax
@@ -14,11 +17,13 @@ import ml_collections
 import numpy as np
 import optax
 
+from wsol_jax import drawing
 from wsol_jax.data import pipeline
 from wsol_jax.localization import metrics as metrics_lib
 from wsol_jax.localization import scoremaps
 from wsol_jax.models import blocks, heads
 from wsol_jax.models import regressor as regressor_lib
+from wsol_jax.training import method as base
 from wsol_jax.training import optim
 from wsol_jax.training import parallel
 from wsol_jax.training import train_state as ts
@@ -235,3 +240,144 @@ def network_optimizer(train: ml_collections.ConfigDict, groups: Mapping[str, str
     return inner
   labels = lambda params: {k: ("train" if k in trained else "frozen") for k in params}
   return optax.multi_transform({"train": inner, "frozen": optax.set_to_zero()}, labels)
+
+
+# ----------------------------------------------------------------------------------------------
+# The CAM localizer's method shape.
+
+
+class CAMLocalizerMethod(base.Method):
+  """A one-stage method whose one network (``'localizer'``) classifies and whose class map
+  localises: CAM, and each baseline that changes one piece of it. A subclass overrides
+
+  * :meth:`localizer` -- the network: a module ``(images [B,H,W,3] float in [0,1], train) -> dict``
+    with ``logits`` [B, C] and whatever :meth:`class_map` reads (default: the CAM localizer of
+    ``config.model``, whose dict holds ``features`` [B,h,w,K] and ``cam_weights`` [K, C]);
+  * :meth:`train_inputs` -- the training images and the loss targets from a batch (HaS, CutMix);
+  * :meth:`train_forward` -- the network's training call (ACoL and SPG give it the labels);
+  * :meth:`train_loss` -- the loss of the network's training output (ACoL, SPG, CutMix);
+  * :meth:`class_map` -- the raw score map of given classes [B, h, w] (ACoL's fused map);
+  * :meth:`check_config` -- one-line errors for the method's own fields.
+
+  The backbone learns at ``config.train.lr``, everything else (the ``head``, any new branch named
+  in :attr:`lr_groups`) at ``lr * lr_mults[group]``. Evaluation: one prediction group,
+  ``'localizer'`` (the class from the logits, the map of the GT class); prediction: the top-1 class
+  and its map thresholded at ``config.eval.cam_threshold`` on the host.
+  """
+
+  primary_eval_group = "localizer"
+  lr_groups: Mapping[str, str] = LOCALIZER_GROUPS
+  # The step's random streams: 'dropout' reaches the network's modules; the others are
+  # train_inputs' keys.
+  rng_streams: tuple[str, ...] = ("dropout",)
+
+  def __init__(self, config, info: base.RunInfo):
+    super().__init__(config, info)
+    check_cam_threshold(config)
+    self.check_config(config)
+    self.tx = network_optimizer(config.train, self.lr_groups, info.steps_per_epoch,
+                                self.total_steps())
+
+  def check_config(self, config: ml_collections.ConfigDict) -> None:
+    """One-line errors for the method's own config fields (default: none)."""
+    del config
+
+  def localizer(self, bn_axis_name: str | None = None):
+    return build_localizer(self.config, self.info.num_classes, bn_axis_name)
+
+  def train_inputs(self, batch, rngs: Mapping[str, jax.Array]) -> tuple[jax.Array, Any]:
+    """``(images float [B,H,W,3] in [0,1], targets)`` of a training batch; default: the images
+    and their labels [B]."""
+    del rngs
+    return heads.model_input(batch["image"]), batch["label"]
+
+  def train_forward(self, model, variables: dict, images, labels, rngs: Mapping[str, jax.Array]
+                    ) -> tuple[dict, dict]:
+    """``(training output dict, updated collections)`` of ``model`` on ``images`` with
+    ``variables``; ``labels`` [B] are the batch's, for networks that read them in training."""
+    del labels
+    return model.apply(variables, images, train=True, rngs={"dropout": rngs["dropout"]},
+                       mutable=["batch_stats"])
+
+  def train_loss(self, out: dict, targets) -> jax.Array:
+    """The scalar loss of the network's training output (default: mean cross-entropy)."""
+    return mean_cross_entropy(out["logits"], targets)
+
+  def class_map(self, out: dict, classes) -> jax.Array:
+    """The raw map [B, h, w] of ``classes`` [B] from the network's eval output (default: CAM)."""
+    return scoremaps.cams_for_classes(out["features"], out["cam_weights"], classes)
+
+  def init_state(self, rng, sample_batch):
+    images = heads.model_input(sample_batch["image"][:1])
+    variables = init_variables(self.config, self.localizer(), self.config.model.backbone, rng,
+                               images)
+    return ts.create_state({"localizer": variables["params"]},
+                           {"localizer": variables.get("batch_stats", {})}, self.tx)
+
+  def train_step(self, state, batch, rng, *, stage, axis_name=None):
+    del stage
+    rngs = ts.step_rngs(rng, state.step, self.rng_streams, axis_name)
+    images, targets = self.train_inputs(batch, rngs)
+    model = self.localizer(axis_name)
+
+    def objective(params):
+      out, updates = self.train_forward(
+          model, network_variables(state, "localizer", params["localizer"]), images,
+          batch["label"], rngs)
+      return self.train_loss(out, targets), (out["logits"], updates.get("batch_stats", {}))
+
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(objective, has_aux=True)(
+        state.params)
+    grads = parallel.mean_over_devices(grads, axis_name)
+    state, grad_norm = ts.apply_gradients(state, grads, self.tx,
+                                          batch_stats={"localizer": batch_stats})
+    metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+               "grad_norm": grad_norm}
+    return state, parallel.mean_over_devices(metrics, axis_name)
+
+  def _eval_outputs(self, state, images_uint8):
+    return self.localizer().apply(network_variables(state, "localizer"),
+                                  heads.model_input(images_uint8), train=False)
+
+  def predict(self, state, batch):
+    out = self._eval_outputs(state, batch["image"])
+    return {"localizer": {"logits": out["logits"],
+                          "cam_gt": self.class_map(out, batch["label"])}}
+
+  def infer(self, state, images):
+    """The class from the logits; the box is the top-1 class's map at ``config.eval.cam_threshold``,
+    thresholded on the host as the evaluator does (no ``boxes``)."""
+    out = self._eval_outputs(state, images)
+    return {"logits": out["logits"],
+            "scoremap": self.class_map(out, jnp.argmax(out["logits"], axis=-1)),
+            "threshold": jnp.full(out["logits"].shape[:1], self.config.eval.cam_threshold)}
+
+  def figure_arrays(self, state, images_uint8, labels):
+    """On device: ``scoremap``, the GT class's map upsampled to the image and min-max normalised
+    [B, H, W], and ``cam_box``, its box (abs xyxy [B, 4]) at ``config.eval.cam_threshold``."""
+    maps = scoremaps.upsample_scoremaps(self.class_map(self._eval_outputs(state, images_uint8),
+                                                       labels), images_uint8.shape[1:3])
+    return {"scoremap": maps,
+            "cam_box": scoremaps.largest_component_box_xyxy(maps,
+                                                            self.config.eval.cam_threshold)}
+
+  def draw_figures(self, data, out_dir: str, tag: str) -> list[str]:
+    """``out_dir/<method>_<tag>.png`` (:func:`draw_map_figure`)."""
+    return [draw_map_figure(data, os.path.join(out_dir, f"{self.name}_{tag}.png"))]
+
+
+def check_cam_threshold(config: ml_collections.ConfigDict) -> None:
+  """A one-line error unless ``config.eval.cam_threshold`` is in [0, 1]."""
+  threshold = config.eval.cam_threshold
+  if not 0.0 <= threshold <= 1.0:
+    raise ValueError(f"config.eval.cam_threshold={threshold} must be in [0, 1] (a fraction of the "
+                     "min-max normalised CAM)")
+
+
+def draw_map_figure(data, path: str) -> str:
+  """``path`` (PNG) from host arrays ``data``: ``image`` uint8 [N, H, W, 3], ``bboxes`` [N, M, 4]
+  with ``bboxes_valid`` [N, M], ``scoremap`` [N, H, W] and ``cam_box`` [N, 4] (abs xyxy px); one
+  row per image, [image + boxes | heat map + boxes], GT red, the map's box green."""
+  drawn = [[(data["bboxes"][i][data["bboxes_valid"][i].astype(bool)], drawing.RED),
+            (data["cam_box"][i], drawing.GREEN)] for i in range(len(data["image"]))]
+  return str(drawing.save_png(path, drawing.method_grid(data["image"], data["scoremap"], drawn)))

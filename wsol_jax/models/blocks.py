@@ -50,12 +50,21 @@ class ImagenetBackbone(nn.Module):
     ImageNet classifier) or ``'logits'`` (that classifier, ``num_classes`` outputs).
   input_norm: the input scaling of its weights (:func:`normalize_input`).
   dtype: compute dtype, e.g. ``'bfloat16'``; parameters stay float32.
+  block_hook: None, or a hashable callable ``(block_name, x, train) -> x`` applied to the output of
+    each named block (the names: each backbone's ``BLOCK_NAMES``), inside the backbone's scope:
+    a method inserts layers (ADL) or taps maps (SPG) there. Modules it creates are the backbone's
+    submodules; parameter-free ones leave the pretrained weight layout as it is.
   """
 
   output: str = "features"
   num_classes: int = 1000
   input_norm: str = "imagenet"
   dtype: Any = jnp.float32
+  block_hook: Any = None
+
+  def after_block(self, name: str, x, train: bool):
+    """``block_hook(name, x, train)``, or ``x`` without a hook. Call from ``__call__``."""
+    return x if self.block_hook is None else self.block_hook(name, x, train)
 
   def prepare(self, images):
     """Check the options and scale the images: -> (x, compute dtype)."""

@@ -31,6 +31,9 @@ from wsol_jax.models.registry import register_backbone
 
 _BN_EPS = 1e-3
 POOLINGS = ("torchvision", "fid_tf2015")
+# The outputs ``block_hook`` sees: each Mixed block, by its torchvision name.
+BLOCK_NAMES = ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+               "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
 
 
 class BasicConv2d(nn.Module):
@@ -178,16 +181,27 @@ class InceptionV3(blocks.BatchNormBackbone):
     x = BasicConv2d(192, 3, 1, 0, name="Conv2d_4a_3x3", **stem)(x)
     x = blocks.max_pool_torch(x, 3, 2)
     x = InceptionA(pool_features=32, name="Mixed_5b", **kw)(x)
+    x = self.after_block("Mixed_5b", x, train)
     x = InceptionA(pool_features=64, name="Mixed_5c", **kw)(x)
+    x = self.after_block("Mixed_5c", x, train)
     x = InceptionA(pool_features=64, name="Mixed_5d", **kw)(x)
+    x = self.after_block("Mixed_5d", x, train)
     x = InceptionB(stride=1 if self.large_feature_map else 2, name="Mixed_6a", **kw)(x)
+    x = self.after_block("Mixed_6a", x, train)
     x = InceptionC(channels_7x7=128, name="Mixed_6b", **kw)(x)
+    x = self.after_block("Mixed_6b", x, train)
     x = InceptionC(channels_7x7=160, name="Mixed_6c", **kw)(x)
+    x = self.after_block("Mixed_6c", x, train)
     x = InceptionC(channels_7x7=160, name="Mixed_6d", **kw)(x)
+    x = self.after_block("Mixed_6d", x, train)
     x = InceptionC(channels_7x7=192, name="Mixed_6e", **kw)(x)
+    x = self.after_block("Mixed_6e", x, train)
     if self.output == "features":
       return x
     x = InceptionD(name="Mixed_7a", **kw)(x)
+    x = self.after_block("Mixed_7a", x, train)
     x = InceptionE(name="Mixed_7b", **kw)(x)
+    x = self.after_block("Mixed_7b", x, train)
     x = InceptionE(max_pool_branch=self.pooling == "fid_tf2015", name="Mixed_7c", **kw)(x)
+    x = self.after_block("Mixed_7c", x, train)
     return self.classify(x, train, head="fc", dropout_rate=self.dropout_rate)

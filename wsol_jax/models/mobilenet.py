@@ -29,6 +29,8 @@ _BN_EPS = 1e-3
 _BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1),
            (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
 WIDTHS = (0.25, 0.5, 0.75, 1.0)
+# The outputs ``block_hook`` sees: each block's pointwise conv + BN + ReLU6, ``conv_pw_{i}``.
+BLOCK_NAMES = tuple(f"conv_pw_{i}" for i in range(1, len(_BLOCKS) + 1))
 
 
 def tf_same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -115,6 +117,7 @@ class MobileNetV1(blocks.BatchNormBackbone):
         stride = self.last_stride
       x = conv_bn(x, f"conv_dw_{i}", x.shape[-1], 3, stride, depthwise=True)
       x = conv_bn(x, f"conv_pw_{i}", int(filters * self.width), 1)
+      x = self.after_block(f"conv_pw_{i}", x, train)
     if self.output == "features":
       return x
     x = blocks.global_avg_pool(x)

@@ -22,6 +22,8 @@ from wsol_jax.models import blocks
 from wsol_jax.models.registry import register_backbone
 
 _BN_EPS = 1e-5
+# The outputs ``block_hook`` sees: each Bottleneck, ``layer{stage}_{block}`` (of stage_sizes 3/4/6/3).
+BLOCK_NAMES = tuple(f"layer{s + 1}_{b}" for s, size in enumerate((3, 4, 6, 3)) for b in range(size))
 
 
 class Bottleneck(nn.Module):
@@ -65,6 +67,7 @@ class ResNet50(blocks.BatchNormBackbone):
         x = Bottleneck(planes, stride if first else 1,
                        downsample=first and (stride != 1 or in_channels != planes * 4),
                        norm=norm, dtype=dtype, name=f"layer{stage + 1}_{block}")(x)
+        x = self.after_block(f"layer{stage + 1}_{block}", x, train)
         in_channels = planes * 4
     if self.output == "features":
       return x

@@ -26,6 +26,8 @@ class SmallVGG(nn.Module):
   bn_axis_name: pmap axis to average BatchNorm statistics over (None under jit).
   input_norm: input scaling (:func:`wsol_jax.models.blocks.normalize_input`), as torchvision's.
   dtype: compute dtype (parameters stay float32).
+  block_hook: as :class:`wsol_jax.models.blocks.ImagenetBackbone`'s; the block names are the
+    convs', ``conv{stage}_{i}`` (1-based), each seen after its ReLU.
   """
   widths: Sequence[int] = (32, 64, 128)
   convs_per_stage: int = 2
@@ -33,6 +35,7 @@ class SmallVGG(nn.Module):
   bn_axis_name: str | None = None
   input_norm: str = "imagenet"
   dtype: Any = jnp.float32
+  block_hook: Any = None
 
   @nn.compact
   def __call__(self, images, train: bool):
@@ -48,4 +51,6 @@ class SmallVGG(nn.Module):
                            axis_name=self.bn_axis_name, dtype=self.dtype,
                            name=f"bn{stage + 1}_{i + 1}")(x)
         x = nn.relu(x)
+        if self.block_hook is not None:
+          x = self.block_hook(f"conv{stage + 1}_{i + 1}", x, train)
     return x

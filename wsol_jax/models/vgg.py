@@ -26,6 +26,20 @@ _POOL4_INDEX = 23
 _POOL5_INDEX = 30
 
 
+def _block_names() -> tuple[str, ...]:
+  """torchvision's index of each ReLU and max pool, ``features_{i}``: the outputs ``block_hook``
+  sees (e.g. ``features_16`` = pool3, ``features_22`` = conv4_3 + ReLU, ``features_29`` = conv5_3 +
+  ReLU)."""
+  names, index = [], 0
+  for width in _CFG_D:
+    names.append(f"features_{index if width == 'M' else index + 1}")
+    index += 1 if width == "M" else 2
+  return tuple(names)
+
+
+BLOCK_NAMES = _block_names()
+
+
 @register_backbone("vgg16")
 class VGG16(blocks.ImagenetBackbone):
   """VGG16 (no batch norm). ``__call__(x [B,H,W,3] in [0,1], train) -> see module docstring``."""
@@ -44,10 +58,11 @@ class VGG16(blocks.ImagenetBackbone):
                                                        and self.large_feature_map)
         if not skip:
           x = nn.max_pool(x, (2, 2), strides=(2, 2))
+          x = self.after_block(f"features_{index}", x, train)
         index += 1
         continue
       x = blocks.torch_conv(width, 3, 1, 1, use_bias=True, dtype=dtype, name=f"features_{index}")(x)
-      x = nn.relu(x)
+      x = self.after_block(f"features_{index + 1}", nn.relu(x), train)
       index += 2
     if not top:
       return x
