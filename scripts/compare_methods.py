@@ -1,10 +1,11 @@
-"""CAM, SLT-Net and LCHP trained from the same ImageNet weights on the same data, over seeds: one table.
+"""CAM, SLT-Net, LCHP and the baselines (HaS, ACoL, SPG, ADL, CutMix) trained from the same ImageNet
+weights on the same data, over seeds: one table.
 
   python scripts/compare_methods.py --manual_dir ../shared/data/cub25 \\
       --weights ../shared/weights/mobilenet_7_5_224_tf.h5 [--seeds 0 1 2] [--methods cam slt lchp] \\
       [--workdir W] --out FILE.json [--set KEY=VALUE ...] [--figure FILE.png]
 
-Each method runs its CPU recipe (configs/cub_{cam,slt,lchp}_mobilenet.py) with
+Each method runs its CPU recipe (configs/cub_<method>_mobilenet.py) with
 ``data.manual_dir=--manual_dir``, ``model.pretrained=--weights`` and ``seed``, and only the final
 evaluation, in ``W/<method>/seed<s>`` (W defaults to FILE without ``.json`` + ``_runs``). A
 finished run (its ``results.json``) is reused, an unfinished one resumes; a run that fails stops
@@ -12,7 +13,8 @@ the script with its error (never a missing row). A finished run whose ``results.
 ``centre_spread`` is evaluated again from its last checkpoint. ``W/jax_cache`` keeps the compiled
 steps, so the seeds after the first (and a restarted call) do not compile them again.
 
-Rows: ``cam`` (the CAM localizer), ``slt_localizer`` (SLT-Net's localizer: top-K ACAM), ``slt``
+Rows: ``cam`` (the CAM localizer), ``has``, ``acol``, ``spg``, ``adl``, ``cutmix`` (each
+baseline's localizer and its map, scored as CAM's), ``slt_localizer`` (SLT-Net's localizer: top-K ACAM), ``slt``
 (the system: classifier + regressor), ``lchp_pseudo`` (Algorithm 1's boxes from the EMA
 classifier), ``lchp_i`` and ``lchp_r`` (LCHP's regressor after init and after refine; both with
 LCHP's classifier). Columns: Top-1 CLS, Top-1 LOC, GT-known LOC, MaxBoxAcc, MaxBoxAccV2 (%, the
@@ -42,7 +44,9 @@ import script_lib
 from wsol_jax import io_utils
 from wsol_jax import runtime
 
-METHODS = ("cam", "slt", "lchp")
+# The baselines: the CAM recipe with one piece changed (wsol_jax.methods.common.CAMLocalizerMethod).
+BASELINES = ("has", "acol", "spg", "adl", "cutmix")
+METHODS = ("cam", "slt", "lchp") + BASELINES
 METRICS = ("top1_cls", "top1_loc", "gt_known_loc", "MaxBoxAcc", "MaxBoxAccV2")
 LABELS = {"top1_cls": "Top-1 CLS", "top1_loc": "Top-1 LOC", "gt_known_loc": "GT-known LOC",
           "MaxBoxAcc": "MaxBoxAcc", "MaxBoxAccV2": "MaxBoxAccV2",
@@ -53,7 +57,8 @@ ROWS = {"cam": ("cam", "", False),
         "slt": ("slt", "", True),
         "lchp_pseudo": ("lchp", "pseudo_label/", True),
         "lchp_i": ("lchp", "lchp_i/", True),
-        "lchp_r": ("lchp", "", True)}
+        "lchp_r": ("lchp", "", True),
+        **{name: (name, "", False) for name in BASELINES}}
 
 
 def make_config(method: str, args, seed: int):

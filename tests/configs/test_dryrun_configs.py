@@ -42,12 +42,13 @@ import pytest
 import archive_builders
 from cli_testlib import assert_dryrun_report, dryrun
 from repo_paths import CONFIGS_DIR, SHARED_DIR
+from configs import baselines
 from wsol_jax import config_defaults
 
 pytestmark = pytest.mark.paper_dryrun
 
 CONFIGS = sorted(p.name for p in CONFIGS_DIR.glob("*.py")
-                 if p.stem not in ("__init__", "common", "slt", "lchp")
+                 if p.stem not in ("__init__", "common", "slt", "lchp", "baselines")
                  and not p.stem.startswith("synthetic"))
 BATCH = 2
 CUB25 = SHARED_DIR / "data" / "cub25"
@@ -75,6 +76,8 @@ def _variants(config_file: str) -> list[str]:
 
 
 CASES = [(c, v) for c in CONFIGS for v in _variants(c)]
+# configs/baselines.py: every method on every paper backbone (CUB).
+CASES += [(f"baselines.py:{v}", "cub") for v in baselines.VARIANTS]
 # The memory check at the configs' own batches: the configs of issue 30 (one a dataset; the other
 # ten-crop configs run the same evaluation code, and each check compiles for 1.5-2 minutes here).
 TEN_CROP = ["cub_slt.py", "imagenet_slt.py"]
@@ -137,12 +140,13 @@ def _run(manual_dirs, workdir, config_file, variant, *args):
                 timeout=1800)
 
 
-@pytest.mark.parametrize("config_file,variant", CASES, ids=[f"{c[:-3]}-{v}" for c, v in CASES])
+@pytest.mark.parametrize("config_file,variant", CASES,
+                         ids=[f"{c.replace('.py', '')}-{v}" for c, v in CASES])
 def test_config_dryrun(manual_dirs, tmp_path_factory, config_file, variant):
   workdir = tmp_path_factory.mktemp("run")
   proc = _run(manual_dirs, workdir, config_file, variant, *_overrides(config_file),
               "--dryrun_steps=1")
-  stages = {"cam": ["train"], "slt": ["localization"], "lchp": ["init"]}[_config(config_file).method]
+  stages = {"slt": ["localization"], "lchp": ["init"]}.get(_config(config_file).method, ["train"])
   assert_dryrun_report(proc, workdir, stages)
   print(proc.stdout[proc.stdout.index("dryrun of"):])
 

@@ -260,7 +260,8 @@ class CAMLocalizerMethod(base.Method):
   * :meth:`check_config` -- one-line errors for the method's own fields.
 
   The backbone learns at ``config.train.lr``, everything else (the ``head``, any new branch named
-  in :attr:`lr_groups`) at ``lr * lr_mults[group]``. Evaluation: one prediction group,
+  in :attr:`lr_groups`) at ``lr * lr_mults[group]``; a ResNet50's layer4 learns with the head, as
+  wsolevaluation groups it (its main.py, ``_FEATURE_PARAM_LAYER_PATTERNS``). Evaluation: one prediction group,
   ``'localizer'`` (the class from the logits, the map of the GT class); prediction: the top-1 class
   and its map thresholded at ``config.eval.cam_threshold`` on the host.
   """
@@ -275,8 +276,10 @@ class CAMLocalizerMethod(base.Method):
     super().__init__(config, info)
     check_cam_threshold(config)
     self.check_config(config)
-    self.tx = network_optimizer(config.train, self.lr_groups, info.steps_per_epoch,
-                                self.total_steps())
+    groups = dict(self.lr_groups)
+    if config.model.backbone == "resnet50":
+      groups.update({f"localizer/backbone/layer4_{b}": "head" for b in range(3)})
+    self.tx = network_optimizer(config.train, groups, info.steps_per_epoch, self.total_steps())
 
   def check_config(self, config: ml_collections.ConfigDict) -> None:
     """One-line errors for the method's own config fields (default: none)."""
