@@ -49,4 +49,7 @@ def get_config(variant: str = "cam_vgg16"):
   config.model.backbone = backbone
   config.model.backbone_kwargs, config.model.head_channels = BACKBONES[backbone]
   config[method] = importlib.import_module(f"wsol_jax.methods.{method}.config").default_config()
+  if method == "acol":  # as wsolevaluation's VggAcol / ResNetAcol build them
+    config.acol.pre_branch_pools = backbone == "vgg16"
+    config.acol.branch_init = "he_normal" if backbone == "resnet50" else "xavier_uniform"
   return config

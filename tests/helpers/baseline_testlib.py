@@ -11,10 +11,13 @@ import numpy as np
 
 from wsol_jax import config_defaults
 from wsol_jax.data import synthetic_render
+from wsol_jax.methods import common
 from wsol_jax.training import method as base
 
 BATCH, SIZE = 16, 32
 SPEC = synthetic_render.RenderSpec(image_size=SIZE, num_groups=2, classes_per_group=2)
+# The tiny width of the heads that replace the CAM head (as model.head_channels below).
+TINY_SECTIONS = {"acol": {"channels": 16}}
 INFO = base.RunInfo(num_classes=SPEC.num_classes, steps_per_epoch=4, train_size=64)
 
 
@@ -28,9 +31,10 @@ def tiny_config(name: str, **section_overrides):
   config.train.batch_size = BATCH
   config.train.num_steps = 40
   config.train.lr = 0.05
+  config.train.lr_mults = {"backbone": 1.0, "head": 1.0}  # nothing is pretrained
   config.train.schedule = "constant"
   section = importlib.import_module(f"wsol_jax.methods.{name}.config").default_config()
-  for key, value in section_overrides.items():
+  for key, value in {**TINY_SECTIONS.get(name, {}), **section_overrides}.items():
     section[key] = value
   config[name] = section
   return config
@@ -48,16 +52,24 @@ def synthetic_batch(n: int = BATCH, seed: int = 0) -> dict:
           "bboxes_valid": np.ones((n, 1), bool), "valid": np.ones((n,), bool)}
 
 
-def train_losses(name: str, steps: int = 40, **section_overrides) -> list[float]:
-  """The training loss of each of ``steps`` jitted steps of ``name`` on one fixed synthetic batch
-  (the same images every step: the loss of a method that learns falls)."""
+def train_losses(name: str, steps: int = 40, **section_overrides
+                 ) -> tuple[list[float], tuple[float, float]]:
+  """``steps`` jitted steps of ``name`` on one fixed synthetic batch (the same images every step)
+  -> (the training loss of each step, the evaluation-mode cross-entropy of the localizer's logits
+  on the clean batch before and after training)."""
   config = tiny_config(name, **section_overrides)
   method = base.get_method(name)(config, INFO)
   batch = synthetic_batch()
   state = method.init_state(jax.random.key(0), batch)
   step = jax.jit(lambda s, b, r: method.train_step(s, b, r, stage="train"))
+
+  def clean_cross_entropy(state):
+    logits = method.predict(state, batch)["localizer"]["logits"]
+    return float(common.mean_cross_entropy(logits, batch["label"]))
+
+  before = clean_cross_entropy(state)
   losses = []
   for _ in range(steps):
     state, metrics = step(state, batch, jax.random.key(1))
     losses.append(float(metrics["loss"]))
-  return losses
+  return losses, (before, clean_cross_entropy(state))
