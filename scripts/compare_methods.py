@@ -53,12 +53,12 @@ LABELS = {"top1_cls": "Top-1 CLS", "top1_loc": "Top-1 LOC", "gt_known_loc": "GT-
           "centre_spread": "centre spread"}
 # row -> (method, results-key prefix, whether the row is a box and so has a centre_spread).
 ROWS = {"cam": ("cam", "", False),
+        **{name: (name, "", False) for name in BASELINES},
         "slt_localizer": ("slt", "localizer/", False),
         "slt": ("slt", "", True),
         "lchp_pseudo": ("lchp", "pseudo_label/", True),
         "lchp_i": ("lchp", "lchp_i/", True),
-        "lchp_r": ("lchp", "", True),
-        **{name: (name, "", False) for name in BASELINES}}
+        "lchp_r": ("lchp", "", True)}
 
 
 def make_config(method: str, args, seed: int):

@@ -153,7 +153,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   """Every field the loop and the CAM method read, with the CAM-on-synthetic defaults."""
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.method = "cam"  # a name registered in wsol_jax.methods ('cam', 'slt', 'lchp')
+  config.method = "cam"  # a method package of wsol_jax.methods ('cam', 'slt', 'lchp', 'has', ...)
   config.parallelism = "jit"  # 'jit' (data-parallel Mesh, 1..N devices, multi-host) or 'pmap'
 
   config.data = _data_config()

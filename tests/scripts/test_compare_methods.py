@@ -20,7 +20,7 @@ def _results(method: str, base: float) -> dict:
   box = {"top1_cls": base + 1, "top1_loc": base + 2, "gt_known_loc": base + 3,
          "gt_known_loc@30": base + 6, "gt_known_loc@50": base + 3, "gt_known_loc@70": base,
          "centre_spread": 0.5 + base / 100}
-  if method == "cam":
+  if method in ("cam", *compare.BASELINES):
     return dict(cam)
   if method == "slt":
     return dict(box, **{f"localizer/{k}": v + 10 for k, v in cam.items()})
@@ -49,10 +49,10 @@ def test_rows_metrics_and_json_layout(tmp_path, monkeypatch):
   assert compare.main(["--manual_dir", str(tmp_path), "--weights", str(weights), "--seeds", "0",
                        "1", "--workdir", str(tmp_path / "runs"), "--out", str(out)]) == 0
   # Every method x seed ran from the same weights and data, in its own workdir.
-  assert sorted((m, s) for m, s, *_ in seen_configs) == [(m, s) for m in ("cam", "lchp", "slt")
+  assert sorted((m, s) for m, s, *_ in seen_configs) == [(m, s) for m in sorted(compare.METHODS)
                                                          for s in (0, 1)]
   assert {(d, w) for _, _, d, w, _ in seen_configs} == {(str(tmp_path), str(weights))}
-  assert len({wd for *_, wd in seen_configs}) == 6
+  assert len({wd for *_, wd in seen_configs}) == 2 * len(compare.METHODS)
   assert caches == [str(tmp_path / "runs" / "jax_cache")]  # compiled steps shared by the runs
   table = json.loads(out.read_text())
   assert list(k for k in table if k != "_meta") == list(compare.ROWS)
@@ -66,6 +66,8 @@ def test_rows_metrics_and_json_layout(tmp_path, monkeypatch):
   for row, offset in (("slt", 0), ("lchp_pseudo", 30), ("lchp_i", 20), ("lchp_r", 0)):
     assert table[row]["centre_spread"] == [0.5 + offset, 1.5 + offset]  # each group's own
   assert "centre_spread" not in table["cam"] and "centre_spread" not in table["slt_localizer"]
+  for row in compare.BASELINES:  # a score map each, scored as CAM's
+    assert table[row]["MaxBoxAcc"] == [4.0, 104.0] and "centre_spread" not in table[row]
   text = compare.format_table({k: v for k, v in table.items() if k != "_meta"})
   assert "54.00 ±70.71 [4.00, 104.00]" in text  # cam MaxBoxAcc: mean, sample std, per seed
 
