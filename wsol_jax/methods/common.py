@@ -257,6 +257,7 @@ class CAMLocalizerMethod(base.Method):
   * :meth:`train_forward` -- the network's training call (ACoL and SPG give it the labels);
   * :meth:`train_loss` -- the loss of the network's training output (ACoL, SPG, CutMix);
   * :meth:`class_map` -- the raw score map of given classes [B, h, w] (ACoL's fused map);
+  * :meth:`eval_outputs` -- the network's evaluation call (ACoL gives it the labels);
   * :meth:`check_config` -- one-line errors for the method's own fields.
 
   The backbone learns at ``config.train.lr``, everything else (the ``head``, any new branch named
@@ -338,19 +339,22 @@ class CAMLocalizerMethod(base.Method):
                "grad_norm": grad_norm}
     return state, parallel.mean_over_devices(metrics, axis_name)
 
-  def _eval_outputs(self, state, images_uint8):
+  def eval_outputs(self, state, images_uint8, labels=None) -> dict:
+    """The network's evaluation dict on uint8 images [B, H, W, 3]; ``labels`` [B] (None when
+    predicting) are given where the evaluation knows them, for networks that read them (ACoL)."""
+    del labels
     return self.localizer().apply(network_variables(state, "localizer"),
                                   heads.model_input(images_uint8), train=False)
 
   def predict(self, state, batch):
-    out = self._eval_outputs(state, batch["image"])
+    out = self.eval_outputs(state, batch["image"], batch["label"])
     return {"localizer": {"logits": out["logits"],
                           "cam_gt": self.class_map(out, batch["label"])}}
 
   def infer(self, state, images):
     """The class from the logits; the box is the top-1 class's map at ``config.eval.cam_threshold``,
     thresholded on the host as the evaluator does (no ``boxes``)."""
-    out = self._eval_outputs(state, images)
+    out = self.eval_outputs(state, images)
     return {"logits": out["logits"],
             "scoremap": self.class_map(out, jnp.argmax(out["logits"], axis=-1)),
             "threshold": jnp.full(out["logits"].shape[:1], self.config.eval.cam_threshold)}
@@ -358,8 +362,8 @@ class CAMLocalizerMethod(base.Method):
   def figure_arrays(self, state, images_uint8, labels):
     """On device: ``scoremap``, the GT class's map upsampled to the image and min-max normalised
     [B, H, W], and ``cam_box``, its box (abs xyxy [B, 4]) at ``config.eval.cam_threshold``."""
-    maps = scoremaps.upsample_scoremaps(self.class_map(self._eval_outputs(state, images_uint8),
-                                                       labels), images_uint8.shape[1:3])
+    out = self.eval_outputs(state, images_uint8, labels)
+    maps = scoremaps.upsample_scoremaps(self.class_map(out, labels), images_uint8.shape[1:3])
     return {"scoremap": maps,
             "cam_box": scoremaps.largest_component_box_xyxy(maps,
                                                             self.config.eval.cam_threshold)}

@@ -88,11 +88,11 @@ def test_evaluation_needs_no_label_and_predict_erases_by_the_gt(trained):
   # pylint: disable=protected-access
   out = method.infer(state, data["image"])
   top1 = jnp.argmax(out["logits"], -1)
-  with_top1 = method._eval_outputs(state, data["image"], top1)
+  with_top1 = method.eval_outputs(state, data["image"], top1)
   np.testing.assert_allclose(out["scoremap"], method.class_map(with_top1, top1), rtol=1e-5)
   assert out["scoremap"].shape == (4, SIZE // 2, SIZE // 2)
   predicted = method.predict(state, data)["localizer"]
-  with_gt = method._eval_outputs(state, data["image"], data["label"])
+  with_gt = method.eval_outputs(state, data["image"], data["label"])
   np.testing.assert_allclose(predicted["cam_gt"], method.class_map(with_gt, data["label"]),
                              rtol=1e-5)
   np.testing.assert_allclose(predicted["logits"], out["logits"], rtol=1e-5)  # branch A's

@@ -18,9 +18,6 @@ erases by, and maps, the top-1 class. Figures: the fused map and its box, as CAM
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
-from wsol_jax.localization import scoremaps
 from wsol_jax.methods import common
 from wsol_jax.methods.acol import config as acol_config
 from wsol_jax.methods.acol import figures, losses, network
@@ -57,23 +54,10 @@ class ACoL(common.CAMLocalizerMethod):
     """The fused map [B, h, w] in [0, 1] of ``classes`` [B] (:func:`.network.fused_class_map`)."""
     return network.fused_class_map(out["class_maps_a"], out["class_maps_b"], classes)
 
-  def _eval_outputs(self, state, images_uint8, labels=None):
+  def eval_outputs(self, state, images_uint8, labels=None):
     """The network's eval dict; ``labels`` [B] (None: branch A's top-1) choose the erasing."""
     return self.localizer().apply(common.network_variables(state, "localizer"),
                                   heads.model_input(images_uint8), train=False, labels=labels)
-
-  def predict(self, state, batch):
-    out = self._eval_outputs(state, batch["image"], batch["label"])
-    return {"localizer": {"logits": out["logits"],
-                          "cam_gt": self.class_map(out, batch["label"])}}
-
-  def figure_arrays(self, state, images_uint8, labels):
-    """As :meth:`CAMLocalizerMethod.figure_arrays`, with branch B erased by ``labels``."""
-    out = self._eval_outputs(state, images_uint8, jnp.asarray(labels))
-    maps = scoremaps.upsample_scoremaps(self.class_map(out, labels), images_uint8.shape[1:3])
-    return {"scoremap": maps,
-            "cam_box": scoremaps.largest_component_box_xyxy(maps,
-                                                            self.config.eval.cam_threshold)}
 
   def draw_figures(self, data, out_dir: str, tag: str) -> list[str]:
     """``out_dir/acol_<tag>.png`` (:func:`.figures.draw`)."""
