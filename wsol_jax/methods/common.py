@@ -70,6 +70,14 @@ def cross_entropy_step(state: ts.TrainState, batch, rng, *, model, network: str,
 # Config checks and the input's colours.
 
 
+def method_section(config: ml_collections.ConfigDict, name: str, default_config
+                   ) -> ml_collections.ConfigDict:
+  """``config.<name>``, or ``default_config()`` where the config has no such section (e.g. CAM's
+  recipe run with ``--config.method=<name>``)."""
+  found = config.get(name, None)
+  return default_config() if found is None else found
+
+
 def check_choice(section: str, name: str, value, allowed) -> None:
   """A one-line error unless ``config.<section>.<name>`` is one of ``allowed``."""
   if value not in allowed:

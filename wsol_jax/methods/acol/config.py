@@ -32,7 +32,7 @@ def default_config() -> ml_collections.ConfigDict:
 
 def section_of(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """``config.acol``, or the defaults where the config has no such section."""
-  return config.get(SECTION) or default_config()
+  return common.method_section(config, "acol", default_config)
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from wsol_jax.methods import common
+
 
 def default_config() -> ml_collections.ConfigDict:
   """``config.cutmix`` with wsolevaluation's defaults."""
@@ -20,8 +22,7 @@ def default_config() -> ml_collections.ConfigDict:
 def section(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """``config.cutmix``, or the defaults where a config has no such section (e.g. CAM's recipe run
   with ``--config.method=cutmix``)."""
-  found = config.get("cutmix", None)
-  return default_config() if found is None else found
+  return common.method_section(config, "cutmix", default_config)
 
 
 def _is_number(value) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from wsol_jax.methods import common
+
 
 def default_config() -> ml_collections.ConfigDict:
   """``config.has`` with wsolevaluation's defaults."""
@@ -25,8 +27,7 @@ def default_config() -> ml_collections.ConfigDict:
 def section(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """``config.has``, or the defaults where a config has no such section (e.g. CAM's recipe run
   with ``--config.method=has``)."""
-  found = config.get("has", None)
-  return default_config() if found is None else found
+  return common.method_section(config, "has", default_config)
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from wsol_jax.methods import common
+
 SECTION = "spg"
 # The (high, low) threshold pairs of the three guidances, in get_loss's order.
 THRESHOLD_PAIRS = (("threshold_1h", "threshold_1l"), ("threshold_2h", "threshold_2l"),
@@ -43,7 +45,7 @@ def default_config() -> ml_collections.ConfigDict:
 
 def section_of(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """``config.spg``, or the defaults where the config has no such section."""
-  return config.get(SECTION) or default_config()
+  return common.method_section(config, "spg", default_config)
 
 
 def thresholds(section: ml_collections.ConfigDict) -> tuple[tuple[float, float], ...]:
